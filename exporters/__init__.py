@@ -1,0 +1,1 @@
+"""pcinspect exporters: torch -> ONNX, parity checks, TensorRT engines, bundle packaging and deployment."""

@@ -1,0 +1,1 @@
+"""pcinspect trainer: data, synthetic parts and defects, models, fitting, calibration, evaluation."""

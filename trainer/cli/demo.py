@@ -1,0 +1,1 @@
+"""`pcinspect demo`: the README's main job (placeholder registration, filled in below)."""
