@@ -1,0 +1,1 @@
+"""Scoring: memory-bank search, template deviation, missing evidence, fusion, calibration, regions."""

@@ -1,0 +1,79 @@
+"""What one inspection returns: the verdict, its scores, anomalous regions and per-stage timings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+import numpy as np
+
+
+class Decision(str, Enum):
+    """The three outcomes a line controller acts on; ERROR means the part was not fully inspected."""
+
+    PASS = "PASS"
+    FAIL = "FAIL"
+    ERROR = "ERROR"
+
+
+class RegionKind(str, Enum):
+    """``surface``: material where it should not be (or displaced); ``missing``: material that should be there."""
+
+    SURFACE = "surface"
+    MISSING = "missing"
+
+
+@dataclass(frozen=True)
+class Region:
+    """A cluster of above-threshold points, in the input cloud's coordinates."""
+
+    kind: RegionKind
+    centroid: tuple[float, float, float]
+    extent: tuple[float, float, float]
+    points: int
+    peak: float
+
+    def to_wire(self) -> dict[str, Any]:
+        """The region as DESIGN.md section 4 publishes it."""
+        return {
+            "kind": self.kind.value,
+            "centroid": [float(v) for v in self.centroid],
+            "extent": [float(v) for v in self.extent],
+            "points": int(self.points),
+            "peak": float(self.peak),
+        }
+
+
+@dataclass
+class Verdict:
+    """One part's inspection result.
+
+    ``score`` is calibrated (0.5 = threshold, anomalib's convention), ``raw_score`` the fused object score
+    before calibration; ``point_scores`` are calibrated per input point (NaN for points that were not
+    finite) when requested; ``timing_ms`` has one entry per stage and ``total``.
+    """
+
+    decision: Decision
+    score: float
+    raw_score: float
+    regions: list[Region] = field(default_factory=list)
+    timing_ms: dict[str, float] = field(default_factory=dict)
+    reason: str | None = None
+    point_scores: np.ndarray | None = None
+
+    @classmethod
+    def error(cls, reason: str, timing_ms: dict[str, float] | None = None) -> "Verdict":
+        """An ERROR verdict: never PASS for a part that could not be inspected."""
+        return cls(Decision.ERROR, float("nan"), float("nan"), reason=reason, timing_ms=dict(timing_ms or {}))
+
+    def to_wire(self) -> dict[str, Any]:
+        """The inspection fields of a published verdict (the service adds station, ids and timestamps)."""
+        return {
+            "verdict": self.decision.value,
+            "reason": self.reason,
+            "score": None if np.isnan(self.score) else float(self.score),
+            "raw_score": None if np.isnan(self.raw_score) else float(self.raw_score),
+            "regions": [r.to_wire() for r in self.regions],
+            "timing_ms": {k: round(float(v), 3) for k, v in self.timing_ms.items()},
+        }

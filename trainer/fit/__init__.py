@@ -1,0 +1,1 @@
+"""Fitting a recipe from normal scans: templates, memory banks, calibration."""
