@@ -1,0 +1,88 @@
+"""Template deviation: how far each scan point lies from the recipe's template surface, and where the scan
+lacks material the template has (DESIGN.md section 1, steps 5 and 7).
+
+Both run after the scan was aligned to the template; distances are in the cloud's units.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from edge.geometry.knn import knn
+
+
+def surface_deviation(
+    points: torch.Tensor,
+    template: torch.Tensor,
+    template_normals: torch.Tensor,
+    *,
+    patch_radius: float,
+    k: int = 4,
+) -> torch.Tensor:
+    """Distance (N,) from each point to the template surface.
+
+    The surface near a template point ``t`` is modelled as a disk of ``patch_radius`` (about the template's
+    point spacing) in the tangent plane of ``t``: the distance is the plane offset combined with how far the
+    point's projection falls outside the disk, minimised over the ``k`` nearest template points. This is
+    insensitive to the template's sampling (a point between two template points on a flat face scores 0)
+    while a point beside an edge still measures its true distance.
+    """
+    _, idx = knn(points, template, k)
+    offset = points.unsqueeze(1) - template[idx]
+    normal_part = (offset * template_normals[idx]).sum(dim=2)
+    tangential = (offset.square().sum(dim=2) - normal_part.square()).clamp_min(0).sqrt()
+    outside = (tangential - patch_radius).clamp_min(0)
+    return (normal_part.square() + outside.square()).sqrt().min(dim=1).values
+
+
+def missing_evidence(
+    points: torch.Tensor,
+    template: torch.Tensor,
+    template_normals: torch.Tensor,
+    *,
+    gap_radius: float,
+    full_coverage: float = 0.85,
+    enclosure_k: int = 16,
+) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """Evidence of absent material, mapped onto the scan points at the rim of each gap.
+
+    A template point with no scan point within ``gap_radius`` is a gap; its evidence is its distance to the
+    nearest scan point. When the scan covers less than ``full_coverage`` of the template (a partial view from
+    one side), only gaps *enclosed* by scan points count (a hole inside the visible area, not the edge of the
+    view): a gap is enclosed when its ``enclosure_k`` nearest scan points surround it in its tangent plane
+    (largest angular gap below 180 degrees).
+
+    Returns the per-scan-point evidence (N,) (0 where none), the per-template-point gap distance (T,) (0 where
+    covered or not counted) and the coverage fraction.
+    """
+    gap_d2, nearest_scan = knn(template, points, 1)
+    gap = gap_d2[:, 0].sqrt()
+    is_gap = gap > gap_radius
+    coverage = float(1.0 - is_gap.float().mean())
+    if coverage < full_coverage and bool(is_gap.any()):
+        candidates = torch.nonzero(is_gap).squeeze(1)
+        enclosed = _enclosed(template[candidates], template_normals[candidates], points, enclosure_k)
+        is_gap = torch.zeros_like(is_gap)
+        is_gap[candidates[enclosed]] = True
+    template_gap = torch.where(is_gap, gap, torch.zeros_like(gap))
+    evidence = points.new_zeros(points.shape[0]).scatter_reduce(
+        0, nearest_scan[:, 0], template_gap, reduce="amax", include_self=True
+    )
+    return evidence, template_gap, coverage
+
+
+def _enclosed(sites: torch.Tensor, normals: torch.Tensor, points: torch.Tensor, k: int) -> torch.Tensor:
+    """True where the ``k`` nearest ``points`` of each site surround it in the site's tangent plane."""
+    k = min(k, points.shape[0])
+    _, idx = knn(sites, points, k)
+    offset = points[idx] - sites.unsqueeze(1)
+    helper = torch.where(
+        (normals[:, :1].abs() < 0.9), normals.new_tensor([1.0, 0.0, 0.0]), normals.new_tensor([0.0, 1.0, 0.0])
+    )
+    u = torch.nn.functional.normalize(torch.cross(normals, helper, dim=1), dim=1)
+    v = torch.cross(normals, u, dim=1)
+    angles, _ = torch.atan2((offset * v.unsqueeze(1)).sum(2), (offset * u.unsqueeze(1)).sum(2)).sort(dim=1)
+    steps = torch.diff(angles, dim=1, append=angles[:, :1] + 2 * math.pi)
+    return steps.max(dim=1).values < math.pi

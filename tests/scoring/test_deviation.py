@@ -1,0 +1,57 @@
+import pytest
+import torch
+
+from edge.scoring.deviation import missing_evidence, surface_deviation
+
+
+def _plane(n: int = 60, spacing: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.arange(n, dtype=torch.float32) * spacing
+    xx, yy = torch.meshgrid(g, g, indexing="ij")
+    points = torch.stack([xx.reshape(-1), yy.reshape(-1), torch.zeros(n * n)], dim=1)
+    normals = torch.zeros_like(points)
+    normals[:, 2] = 1.0
+    return points, normals
+
+
+def test_points_on_the_template_surface_between_samples_deviate_by_zero() -> None:
+    template, normals = _plane()
+    probes = torch.tensor([[10.5, 10.5, 0.0], [20.25, 3.75, 0.0]])
+    dev = surface_deviation(probes, template, normals, patch_radius=1.0)
+    assert torch.allclose(dev, torch.zeros(2), atol=1e-5)
+
+
+def test_deviation_equals_the_height_above_the_surface() -> None:
+    template, normals = _plane()
+    probes = torch.tensor([[10.5, 10.5, 2.0], [30.0, 30.0, -0.7]])
+    dev = surface_deviation(probes, template, normals, patch_radius=1.0)
+    assert torch.allclose(dev, torch.tensor([2.0, 0.7]), atol=1e-5)
+
+
+def test_points_beside_the_template_edge_measure_their_lateral_distance() -> None:
+    template, normals = _plane(20)
+    dev = surface_deviation(torch.tensor([[19.0 + 5.0, 10.0, 0.0]]), template, normals, patch_radius=1.0)
+    assert dev.item() == pytest.approx(4.0, abs=1e-4)
+
+
+def test_hole_in_a_full_scan_marks_its_rim_with_the_gap_size() -> None:
+    template, normals = _plane()
+    centre = torch.tensor([30.0, 30.0, 0.0])
+    keep = (template - centre).norm(dim=1) > 5.0
+    scan = template[keep]
+    evidence, template_gap, coverage = missing_evidence(scan, template, normals, gap_radius=1.5)
+    assert coverage > 0.95
+    assert template_gap.max().item() >= 4.0
+    rim = (scan - centre).norm(dim=1) < 6.5
+    assert bool((evidence[rim] > 0).any()) and bool((evidence[~rim] == 0).all())
+
+
+def test_edge_of_a_partial_view_is_not_missing_material_but_an_enclosed_hole_is() -> None:
+    template, normals = _plane()
+    half = template[:, 0] < 30.0
+    hole = (template - torch.tensor([15.0, 30.0, 0.0])).norm(dim=1) < 4.0
+    scan = template[half & ~hole]
+    evidence, template_gap, coverage = missing_evidence(scan, template, normals, gap_radius=1.5)
+    assert coverage < 0.85
+    assert bool((template_gap[~half] == 0).all())
+    assert bool((template_gap[hole] > 0).any())
+    assert evidence.max().item() > 1.5
