@@ -1,10 +1,37 @@
-"""Exact k-nearest-neighbour search in torch, chunked so memory stays bounded on CPU and CUDA."""
+"""Exact k-nearest-neighbour and radius-limited search in torch, with bounded memory on CPU and CUDA.
+
+Search scheme (uniform grid with per-query certification):
+
+1. ``ref`` is bucketed into cubic cells of side ``h`` and sorted by linear cell id, so the three
+   cells ``x-1, x, x+1`` of one (y, z) row form a single contiguous range of the sorted array.
+2. Each query gathers the nine row ranges of its 3x3x3 cell block as one candidate list; queries
+   are ordered by candidate count and processed in chunks padded to the chunk's widest list, so a
+   dense spot only widens its own chunk and every chunk fits in ``max_bytes``.
+3. Every reference point outside the block is at least ``h + (distance from the query to its own
+   cell's nearest face)`` away: the *guaranteed radius*. A query whose k-th candidate lies within
+   it has its exact answer. The others are retried on a grid twice as coarse, and the few still
+   uncertified fall back to chunked brute force (float64 ranking, distances recomputed exactly).
+
+``h`` starts at a high quantile of the k-th neighbour distance of an evenly spaced query sample,
+so most queries certify at the first level whatever the cloud's dimensionality (surface, line,
+volume). A radius-limited search uses ``h >= radius``, which certifies every query at once.
+"""
 
 from __future__ import annotations
+
+import math
 
 import torch
 
 DEFAULT_MAX_BYTES = 64 << 20
+_SLOT_BYTES = 64  # per candidate slot: position, row, coordinates, distance, masks
+_BRUTE_FORCE_PAIRS = 1 << 22  # below this many query x ref pairs, brute force is cheaper than a grid
+_MAX_CELLS_PER_AXIS = 1 << 20  # keeps linear cell ids inside int64
+_SAMPLE_QUERIES = 256
+_CELL_QUANTILE = 0.75
+_GRID_LEVELS = 3
+_CERTIFY_MARGIN = 1.0 - 1e-5  # absorbs float rounding of the guaranteed radius
+_RANK_SLACK = 4  # extra ranked candidates whose distances are recomputed exactly
 
 
 def knn(
@@ -19,29 +46,282 @@ def knn(
 
     Returns squared distances (M, k) and int64 indices (M, k), nearest first. With
     ``exclude_self`` the query set must be ``ref`` itself and each point's own index is
-    skipped. Queries are processed in chunks whose distance block is at most ``max_bytes``.
+    skipped (duplicates of it are still neighbours, at distance 0). Working memory stays
+    around ``max_bytes`` per chunk.
     """
-    if query.ndim != 2 or ref.ndim != 2 or query.shape[1] != ref.shape[1]:
-        raise ValueError(f"knn expects (M, D) and (N, D) tensors, got {tuple(query.shape)} and {tuple(ref.shape)}")
+    _check_shapes(query, ref)
     n = ref.shape[0]
-    kk = k + 1 if exclude_self else k
-    if kk > n:
+    if exclude_self and query.shape[0] != n:
+        raise ValueError("knn: exclude_self needs query to be the reference set itself")
+    if k < 0 or k + int(exclude_self) > n:
         raise ValueError(f"knn: k={k} but the reference set has only {n} points")
+    return _search(query, ref, k, None, exclude_self, max_bytes)
+
+
+def radius_knn(
+    query: torch.Tensor,
+    ref: torch.Tensor,
+    radius: float,
+    max_nn: int,
+    *,
+    exclude_self: bool = False,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Hybrid search: the up-to-``max_nn`` nearest ``ref`` points strictly within ``radius``.
+
+    The semantics of a KD-tree hybrid search (open3d's ``KDTreeSearchParamHybrid``). Returns
+    squared distances (M, max_nn) and int64 indices (M, max_nn), nearest first; slots beyond a
+    query's neighbour count hold ``inf`` and ``-1``.
+    """
+    _check_shapes(query, ref)
+    if exclude_self and query.shape[0] != ref.shape[0]:
+        raise ValueError("radius_knn: exclude_self needs query to be the reference set itself")
+    if radius <= 0 or max_nn < 1:
+        raise ValueError(f"radius_knn: radius and max_nn must be positive, got {radius} and {max_nn}")
+    available = ref.shape[0] - int(exclude_self)
+    dist, idx = _search(query, ref, min(max_nn, available), float(radius), exclude_self, max_bytes)
+    if dist.shape[1] < max_nn:
+        pad = max_nn - dist.shape[1]
+        dist = torch.cat([dist, dist.new_full((dist.shape[0], pad), math.inf)], dim=1)
+        idx = torch.cat([idx, idx.new_full((idx.shape[0], pad), -1)], dim=1)
+    return dist, idx
+
+
+def _check_shapes(query: torch.Tensor, ref: torch.Tensor) -> None:
+    if query.ndim != 2 or ref.ndim != 2 or query.shape[1] != 3 or ref.shape[1] != 3:
+        raise ValueError(f"knn expects (M, 3) and (N, 3) tensors, got {tuple(query.shape)} and {tuple(ref.shape)}")
+    if query.device != ref.device:
+        raise ValueError(f"knn: query on {query.device} but ref on {ref.device}")
+
+
+def _search(
+    query: torch.Tensor,
+    ref: torch.Tensor,
+    k: int,
+    radius: float | None,
+    exclude_self: bool,
+    max_bytes: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Grid levels until every query is certified, then brute force for the rest."""
+    m, n = query.shape[0], ref.shape[0]
+    ref = ref.to(query.dtype)
+    out_d = query.new_full((m, k), math.inf)
+    out_i = torch.full((m, k), -1, dtype=torch.int64, device=query.device)
+    if m == 0 or k == 0:
+        return out_d, out_i
+    pending = torch.arange(m, device=query.device)
+    if m * n > _BRUTE_FORCE_PAIRS:
+        extent = float((ref.max(dim=0).values - ref.min(dim=0).values).max())
+        floor_h = max(extent / (_MAX_CELLS_PER_AXIS - 2), 1e-30)
+        if radius is not None:
+            levels = [max(radius, floor_h)]
+        else:
+            h = max(_initial_cell_size(query, ref, k, exclude_self), floor_h)
+            levels = [h * 2**level for level in range(_GRID_LEVELS)]
+        for h in levels:
+            if pending.numel() * n <= _BRUTE_FORCE_PAIRS:
+                break
+            grid = _Grid(ref, h)
+            d, i, ok = grid.search(query[pending], pending if exclude_self else None, k, radius, max_bytes)
+            done = pending[ok]
+            out_d[done], out_i[done] = d[ok], i[ok]
+            pending = pending[~ok]
+    if pending.numel():
+        d, i = _brute_force(query[pending], ref, k, pending if exclude_self else None, radius, max_bytes)
+        out_d[pending], out_i[pending] = d, i
+    return out_d, out_i
+
+
+def _initial_cell_size(query: torch.Tensor, ref: torch.Tensor, k: int, exclude_self: bool) -> float:
+    """A high quantile of the k-th neighbour distance over an evenly spaced query sample."""
+    step = max(1, query.shape[0] // _SAMPLE_QUERIES)
+    sample = torch.arange(0, query.shape[0], step, device=query.device)
+    d, _ = _brute_force(query[sample], ref, k, sample if exclude_self else None, None, DEFAULT_MAX_BYTES)
+    return math.sqrt(float(torch.quantile(d[:, -1].double(), _CELL_QUANTILE)))
+
+
+class _Grid:
+    """``ref`` sorted by the linear id of its cubic cell of side ``h``."""
+
+    def __init__(self, ref: torch.Tensor, h: float) -> None:
+        self.h = h
+        self.lo = ref.min(dim=0).values
+        cells = torch.floor((ref - self.lo) / h).long()
+        self.dims = (cells.max(dim=0).values + 1).tolist()
+        nx, ny, _ = self.dims
+        ids = (cells[:, 2] * ny + cells[:, 1]) * nx + cells[:, 0]
+        self.ids, self.perm = torch.sort(ids, stable=True)
+        self.points = ref[self.perm]
+
+    def search(
+        self,
+        query: torch.Tensor,
+        query_index: torch.Tensor | None,
+        k: int,
+        radius: float | None,
+        max_bytes: int,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Candidates from each query's 3x3x3 block; returns distances, indices, certified mask.
+
+        Queries sharing a cell share its candidate list, so candidates are gathered once per
+        occupied query cell and ranked for all its queries with one batched matrix product.
+        """
+        m = query.shape[0]
+        rel = (query - self.lo) / self.h
+        cell_f = torch.floor(rel)
+        to_face = torch.minimum(rel - cell_f, cell_f + 1.0 - rel).min(dim=1).values
+        guaranteed = self.h * (1.0 + to_face)
+        cells, query_order, query_start, query_count = self._query_cells(cell_f)
+        start, length = self._row_ranges(cells)
+        total = length.sum(dim=1)
+        cell_order = torch.argsort(total, stable=True)
+        out_d = query.new_full((m, k), math.inf)
+        out_i = torch.full((m, k), -1, dtype=torch.int64, device=query.device)
+        bounds = _chunks(total[cell_order].tolist(), query_count[cell_order].tolist(), max_bytes // _SLOT_BYTES, k)
+        for first, last in bounds:
+            chosen = cell_order[first:last]
+            rows, d, i = self._chunk(
+                query, query_index, k, radius,
+                cells[chosen], start[chosen], length[chosen], query_order, query_start[chosen], query_count[chosen],
+            )
+            out_d[rows], out_i[rows] = d, i
+        if radius is not None:
+            certified = torch.ones(m, dtype=torch.bool, device=query.device)
+        else:
+            certified = out_d[:, -1] <= (guaranteed * _CERTIFY_MARGIN) ** 2
+        return out_d, out_i, certified
+
+    def _query_cells(self, cell_f: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Occupied query cells (C, 3), query order grouped by cell, and each cell's slice of it."""
+        nx, ny, nz = self.dims
+        low = torch.full((3,), -2.0, device=cell_f.device, dtype=cell_f.dtype)
+        high = torch.tensor([nx + 1, ny + 1, nz + 1], device=cell_f.device, dtype=cell_f.dtype)
+        cell = torch.maximum(torch.minimum(cell_f, high), low).long() + 2
+        key = (cell[:, 2] * (ny + 4) + cell[:, 1]) * (nx + 4) + cell[:, 0]
+        key_sorted, query_order = torch.sort(key, stable=True)
+        unique, count = torch.unique_consecutive(key_sorted, return_counts=True)
+        first = torch.cumsum(count, dim=0) - count
+        x = unique % (nx + 4)
+        y = (unique // (nx + 4)) % (ny + 4)
+        z = unique // ((nx + 4) * (ny + 4))
+        return torch.stack([x, y, z], dim=1) - 2, query_order, first, count
+
+    def _row_ranges(self, cell: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Start and length in the sorted array of the nine (y, z) rows around each cell (C, 3)."""
+        nx, ny, nz = self.dims
+        offsets = torch.tensor([-1, 0, 1], device=cell.device)
+        y = cell[:, 1:2, None] + offsets[None, :, None]
+        z = cell[:, 2:3, None] + offsets[None, None, :]
+        x0 = (cell[:, 0] - 1).clamp(min=0)[:, None, None]
+        x1 = (cell[:, 0] + 1).clamp(max=nx - 1)[:, None, None]
+        valid = ((y >= 0) & (y < ny) & (z >= 0) & (z < nz) & (x0 <= x1)).reshape(-1, 9)
+        row_id = z * ny + y
+        start = torch.searchsorted(self.ids, (row_id * nx + x0).reshape(-1, 9).contiguous())
+        end = torch.searchsorted(self.ids, (row_id * nx + x1).reshape(-1, 9).contiguous(), right=True)
+        return start, torch.where(valid, end - start, torch.zeros_like(start))
+
+    def _chunk(
+        self,
+        query: torch.Tensor,
+        query_index: torch.Tensor | None,
+        k: int,
+        radius: float | None,
+        cell: torch.Tensor,
+        start: torch.Tensor,
+        length: torch.Tensor,
+        query_order: torch.Tensor,
+        query_start: torch.Tensor,
+        query_count: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Rank a chunk of cells' candidates for their queries, then keep the exact k best."""
+        device = query.device
+        ends = torch.cumsum(length, dim=1)
+        width = max(int(ends[:, -1].max()), 1)
+        slot = torch.arange(width, device=device).expand(cell.shape[0], width).contiguous()
+        row = torch.searchsorted(ends, slot, right=True)
+        real = row < 9
+        row = row.clamp(max=8)
+        pos = start.gather(1, row) + slot - (ends.gather(1, row) - length.gather(1, row))
+        pos = torch.where(real, pos, torch.zeros_like(pos))
+        center = self.lo + (cell.to(query.dtype) + 0.5) * self.h
+        cand = self.points[pos] - center.unsqueeze(1)
+        cand_sq = (cand * cand).sum(dim=2).masked_fill(~real, math.inf)
+        depth = int(query_count.max())
+        qslot = torch.arange(depth, device=device)
+        is_query = qslot < query_count.unsqueeze(1)
+        qpos = torch.where(is_query, query_start.unsqueeze(1) + qslot, torch.zeros_like(qslot))
+        rows = query_order[qpos]
+        local = query[rows] - center.unsqueeze(1)
+        rank = torch.baddbmm(cand_sq.unsqueeze(1), local, cand.transpose(1, 2), alpha=-2.0)
+        pick = min(width, k + _RANK_SLACK + int(query_index is not None))
+        _, top = torch.topk(rank, pick, dim=2, largest=False, sorted=False)
+        top = top.reshape(cell.shape[0], depth * pick)
+        chosen_pos = pos.gather(1, top).reshape(cell.shape[0], depth, pick)[is_query]
+        chosen_real = real.gather(1, top).reshape(cell.shape[0], depth, pick)[is_query]
+        rows = rows[is_query]
+        diff = self.points[chosen_pos] - query[rows].unsqueeze(1)
+        exact = (diff * diff).sum(dim=2)
+        invalid = ~chosen_real
+        if query_index is not None:
+            invalid |= self.perm[chosen_pos] == query_index[rows].unsqueeze(1)
+        if radius is not None:
+            invalid |= exact >= radius * radius
+        exact = exact.masked_fill(invalid, math.inf)
+        if pick < k:
+            exact = torch.cat([exact, exact.new_full((exact.shape[0], k - pick), math.inf)], dim=1)
+            chosen_pos = torch.cat([chosen_pos, chosen_pos.new_zeros((exact.shape[0], k - pick))], dim=1)
+        best, order = torch.topk(exact, k, dim=1, largest=False, sorted=True)
+        idx = self.perm[chosen_pos.gather(1, order)]
+        return rows, best, torch.where(torch.isinf(best), torch.full_like(idx, -1), idx)
+
+
+def _chunks(totals: list[int], counts: list[int], budget: int, k: int) -> list[tuple[int, int]]:
+    """Consecutive cell ranges (sorted by candidate count) whose padded blocks fit ``budget`` slots."""
+    bounds = []
+    first, c = 0, len(totals)
+    while first < c:
+        last, depth = first, 0
+        while last < c:
+            depth_next = max(depth, counts[last])
+            if last > first and depth_next * max(totals[last], k) * (last + 1 - first) > budget:
+                break
+            depth = depth_next
+            last += 1
+        bounds.append((first, last))
+        first = last
+    return bounds
+
+
+def _brute_force(
+    query: torch.Tensor,
+    ref: torch.Tensor,
+    k: int,
+    query_index: torch.Tensor | None,
+    radius: float | None,
+    max_bytes: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """All pairs in query chunks: float64 ranking keeps near-ties in order, distances are exact."""
+    n = ref.shape[0]
     origin = ref.mean(dim=0, keepdim=True)
-    q = query - origin
-    r = ref - origin
+    r = (ref - origin).double()
     r_sq = (r * r).sum(dim=1)
-    chunk = max(1, min(query.shape[0], max_bytes // max(1, 4 * n)))
+    pick = min(n, k + 8)
+    chunk = max(1, min(query.shape[0], max_bytes // max(1, 16 * n)))
     dists, idxs = [], []
-    for start in range(0, query.shape[0], chunk):
-        qc = q[start : start + chunk]
+    for first in range(0, query.shape[0], chunk):
+        qc = (query[first : first + chunk] - origin).double()
         d = (qc * qc).sum(dim=1, keepdim=True) - 2.0 * qc @ r.T + r_sq
-        if exclude_self:
-            rows = torch.arange(qc.shape[0], device=d.device)
-            d[rows, rows + start] = float("inf")
-        _, idx = torch.topk(d, k, dim=1, largest=False, sorted=True)
-        exact = ((qc.unsqueeze(1) - r[idx]) ** 2).sum(dim=2)
-        exact, order = exact.sort(dim=1)
+        if query_index is not None:
+            d.scatter_(1, query_index[first : first + chunk].unsqueeze(1), math.inf)
+        _, idx = torch.topk(d, pick, dim=1, largest=False, sorted=True)
+        diff = ref[idx] - query[first : first + chunk].unsqueeze(1)
+        exact = (diff * diff).sum(dim=2)
+        if query_index is not None:
+            exact = exact.masked_fill(idx == query_index[first : first + chunk].unsqueeze(1), math.inf)
+        if radius is not None:
+            exact = exact.masked_fill(exact >= radius * radius, math.inf)
+        exact, order = torch.topk(exact, k, dim=1, largest=False, sorted=True)
+        idx = idx.gather(1, order)
         dists.append(exact)
-        idxs.append(idx.gather(1, order))
+        idxs.append(torch.where(torch.isinf(exact), torch.full_like(idx, -1), idx))
     return torch.cat(dists), torch.cat(idxs)

@@ -1,0 +1,405 @@
+"""Rigid alignment of a scan to a template: a coarse pose (principal axes or FPFH + RANSAC), then ICP.
+
+Everything is torch and follows the device of the inputs (CPU or CUDA, one code path). Random
+choices (subsets, RANSAC samples) are drawn from a CPU generator seeded by ``seed`` and then moved
+to the device, so a seed gives the same result on every run. Transforms are 4x4 homogeneous
+matrices mapping source coordinates into the target frame; the linear algebra (Kabsch, the ICP
+normal equations) runs in float64 so that single-precision clouds in millimetres or metres both
+converge to well below their sampling spacing.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+
+from edge.geometry.fpfh import fpfh
+from edge.geometry.knn import knn
+from edge.geometry.normals import estimate_normals
+from edge.geometry.sampling import voxel_downsample
+
+Coarse = Literal["pca", "fpfh", "none"]
+Method = Literal["point_to_plane", "point_to_point"]
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """Result of an alignment: ``transform`` (4, 4) maps source points into the target frame.
+
+    ``rmse`` is the root mean square distance of the source points that found a target point within
+    the final correspondence distance, ``fitness`` the fraction of source points that did (a low
+    fitness means the scan does not match the template), ``iterations`` the ICP updates applied.
+    """
+
+    transform: torch.Tensor
+    rmse: float
+    fitness: float
+    iterations: int
+
+
+def apply_transform(points: torch.Tensor, transform: torch.Tensor) -> torch.Tensor:
+    """Points (..., N, 3) mapped by homogeneous transform(s) (..., 4, 4): ``R @ p + t`` per point."""
+    transform = transform.to(points)
+    return points @ transform[..., :3, :3].transpose(-1, -2) + transform[..., None, :3, 3]
+
+
+def align(
+    source: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    target_normals: torch.Tensor | None = None,
+    coarse: Coarse = "pca",
+    method: Method = "point_to_plane",
+    init: torch.Tensor | None = None,
+    voxel_size: float | None = None,
+    max_correspondence_distance: float | Sequence[float] | None = None,
+    max_iterations: int = 30,
+    tolerance: float = 1e-5,
+    max_points: int = 3000,
+    max_target_points: int = 10000,
+    ransac_hypotheses: int = 20000,
+    seed: int = 0,
+) -> Alignment:
+    """Align ``source`` (N, 3) to ``target`` (M, 3): optional coarse pose, then ICP refinement.
+
+    ``coarse`` picks the global stage: ``"pca"`` (centroids + principal axes, the axis sign and
+    order ambiguity settled by a short ICP from every candidate rotation), ``"fpfh"`` (FPFH
+    correspondences + RANSAC, for parts whose axes are not distinctive or heavily cropped scans) or
+    ``"none"`` (start from ``init``). The coarse stage works on voxel-downsampled copies with
+    ``voxel_size`` (default: 1/50 of the target's bounding-box diagonal); ``init`` (4, 4) is
+    applied before it. ``target_normals`` (M, 3) are used by point-to-plane ICP, estimated when
+    absent. ``max_correspondence_distance`` defaults to a coarse-to-fine schedule of
+    ``(2, 1, 0.4) * voxel_size``; see :func:`icp` for the remaining parameters.
+    """
+    _check_cloud(source, "source")
+    _check_cloud(target, "target")
+    if coarse not in ("pca", "fpfh", "none"):
+        raise ValueError(f"coarse must be 'pca', 'fpfh' or 'none', got {coarse!r}")
+    voxel = float(voxel_size) if voxel_size is not None else _diagonal(target) / 50.0
+    if not voxel > 0.0:
+        raise ValueError(f"voxel_size must be positive, got {voxel}")
+    start = _identity(source) if init is None else init.to(source.device, torch.float64)
+    if coarse != "none":
+        moved = apply_transform(source, start)
+        src_down = _downsample(moved, voxel, max_points, seed)
+        tgt_down = _downsample(target, voxel, max_target_points, seed + 1)
+        if coarse == "pca":
+            pose = coarse_pca(src_down, tgt_down, max_correspondence_distance=4.0 * voxel, seed=seed)
+        else:
+            pose = coarse_fpfh(src_down, tgt_down, voxel_size=voxel, hypotheses=ransac_hypotheses, seed=seed)
+        start = pose.to(torch.float64) @ start
+    schedule = max_correspondence_distance if max_correspondence_distance is not None else (2.0 * voxel, voxel, 0.4 * voxel)
+    return icp(
+        source,
+        target,
+        target_normals=target_normals,
+        init=start,
+        method=method,
+        max_correspondence_distance=schedule,
+        max_iterations=max_iterations,
+        tolerance=tolerance,
+        max_points=max_points,
+        max_target_points=max_target_points,
+        seed=seed,
+    )
+
+
+def icp(
+    source: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    target_normals: torch.Tensor | None = None,
+    init: torch.Tensor | None = None,
+    method: Method = "point_to_plane",
+    max_correspondence_distance: float | Sequence[float] | None = None,
+    max_iterations: int = 30,
+    tolerance: float = 1e-5,
+    max_points: int = 3000,
+    max_target_points: int = 10000,
+    seed: int = 0,
+) -> Alignment:
+    """Refine ``init`` (4, 4; identity by default) by iterative closest point from source to target.
+
+    Each iteration pairs every source point with its nearest target point, drops pairs farther than
+    ``max_correspondence_distance`` and solves for the rigid update: point-to-plane minimises the
+    distance along the template normal with a linearised (small-angle) 6x6 least-squares system,
+    point-to-point uses the closed-form Kabsch fit. A sequence of distances runs coarse-to-fine
+    stages of up to ``max_iterations`` each (default: 2%, 1% and 0.4% of the target's diagonal).
+    A stage stops when the update's rotation (radians) and translation (relative to the source's
+    RMS radius) both fall below ``tolerance``. For speed, at most ``max_points`` source points and
+    ``max_target_points`` target points (random, seeded subsets) take part; normals estimated here
+    come from the target subset.
+    """
+    _check_cloud(source, "source")
+    _check_cloud(target, "target")
+    if method not in ("point_to_plane", "point_to_point"):
+        raise ValueError(f"method must be 'point_to_plane' or 'point_to_point', got {method!r}")
+    if target_normals is not None and target_normals.shape != target.shape:
+        raise ValueError(f"target_normals must match target {tuple(target.shape)}, got {tuple(target_normals.shape)}")
+    if max_correspondence_distance is None:
+        diag = _diagonal(target)
+        schedule: Sequence[float] = (0.02 * diag, 0.01 * diag, 0.004 * diag)
+    elif isinstance(max_correspondence_distance, (int, float)):
+        schedule = (float(max_correspondence_distance),)
+    else:
+        schedule = tuple(float(d) for d in max_correspondence_distance)
+    if not schedule or min(schedule) <= 0.0:
+        raise ValueError(f"max_correspondence_distance must be positive, got {max_correspondence_distance}")
+
+    src = source[_subset(source.shape[0], max_points, seed, source.device)]
+    keep = _subset(target.shape[0], max_target_points, seed + 1, target.device)
+    tgt = target[keep]
+    normals = None
+    if method == "point_to_plane":
+        normals = target_normals[keep].to(tgt) if target_normals is not None else estimate_normals(tgt)
+    transform = (_identity(source) if init is None else init.to(source.device, torch.float64)).unsqueeze(0)
+    total = 0
+    rmse = fitness = torch.zeros(1, dtype=torch.float64, device=source.device)
+    for distance in schedule:
+        transform, rmse, fitness, steps = _icp_batch(src, tgt, normals, transform, distance, max_iterations, tolerance)
+        total += steps
+    return Alignment(transform=transform[0].to(source.dtype), rmse=float(rmse[0]), fitness=float(fitness[0]), iterations=total)
+
+
+def coarse_pca(
+    source: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    max_correspondence_distance: float | None = None,
+    iterations: int = 12,
+    max_points: int = 256,
+    seed: int = 0,
+) -> torch.Tensor:
+    """Coarse pose (4, 4) from centroids and principal axes.
+
+    The principal axes fix a rotation only up to the sign and order of the axes, so all 24 proper
+    rotations mapping source axes onto target axes are tried at once: each gets a short
+    point-to-point ICP (``iterations`` steps on ``max_points`` source points, pairs within
+    ``max_correspondence_distance``, default 10% of the target diagonal) and the one with the lowest
+    truncated nearest-neighbour residual wins. Pass downsampled clouds; the cost is 24 small ICPs.
+    """
+    _check_cloud(source, "source")
+    _check_cloud(target, "target")
+    distance = max_correspondence_distance if max_correspondence_distance is not None else 0.1 * _diagonal(target)
+    src64, tgt64 = source.double(), target.double()
+    src_c, tgt_c = src64.mean(dim=0), tgt64.mean(dim=0)
+    src_axes, tgt_axes = _principal_axes(src64 - src_c), _principal_axes(tgt64 - tgt_c)
+    candidates = []
+    for perm in itertools.permutations(range(3)):
+        for signs in itertools.product((1.0, -1.0), repeat=3):
+            mapping = torch.zeros(3, 3, dtype=torch.float64, device=source.device)
+            mapping[list(perm), [0, 1, 2]] = torch.tensor(signs, dtype=torch.float64, device=source.device)
+            rotation = tgt_axes @ mapping @ src_axes.T
+            if torch.linalg.det(rotation) > 0:
+                candidates.append(rotation)
+    rotations = torch.stack(candidates)
+    transforms = _identity(source).repeat(rotations.shape[0], 1, 1)
+    transforms[:, :3, :3] = rotations
+    transforms[:, :3, 3] = tgt_c - rotations @ src_c
+    src = source[_subset(source.shape[0], max_points, seed, source.device)]
+    transforms, _, _, _ = _icp_batch(src, target, None, transforms, distance, iterations, 0.0)
+    d2, _ = knn(apply_transform(src.unsqueeze(0), transforms).reshape(-1, 3), target, 1)
+    residual = d2.reshape(transforms.shape[0], -1).clamp(max=distance**2).mean(dim=1)
+    return transforms[int(torch.argmin(residual))].to(source.dtype)
+
+
+def coarse_fpfh(
+    source: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    voxel_size: float,
+    hypotheses: int = 20000,
+    batch: int = 2048,
+    inlier_distance: float | None = None,
+    edge_similarity: float = 0.9,
+    refits: int = 3,
+    seed: int = 0,
+) -> torch.Tensor:
+    """Coarse pose (4, 4) by FPFH feature matching and RANSAC; pass clouds downsampled at ``voxel_size``.
+
+    Normals use the 30 nearest neighbours and FPFH a radius of 5 voxels. Correspondences are the
+    mutual nearest neighbours in FPFH space (all source-to-target nearest neighbours when fewer than
+    ten are mutual). ``hypotheses`` random 3-correspondence samples are scored ``batch`` at a time
+    on the tensor device: samples whose pairwise edge lengths disagree by more than
+    ``edge_similarity`` are rejected, the rest are fitted in closed form and scored by the number of
+    correspondences within ``inlier_distance`` (default 1.5 voxels), ties broken by inlier RMSE.
+    The best hypothesis is refitted on its inliers ``refits`` times.
+    """
+    _check_cloud(source, "source")
+    _check_cloud(target, "target")
+    if source.shape[0] < 3 or target.shape[0] < 3:
+        raise ValueError("coarse_fpfh needs at least 3 points in each cloud")
+    threshold = inlier_distance if inlier_distance is not None else 1.5 * voxel_size
+    radius = 5.0 * voxel_size
+    src_feat = fpfh(source, estimate_normals(source, k=min(30, source.shape[0])), radius=radius)
+    tgt_feat = fpfh(target, estimate_normals(target, k=min(30, target.shape[0])), radius=radius)
+    fwd = _nearest_feature(src_feat, tgt_feat)
+    bwd = _nearest_feature(tgt_feat, src_feat)
+    src_idx = torch.arange(source.shape[0], device=source.device)
+    mutual = bwd[fwd] == src_idx
+    if int(mutual.sum()) >= 10:
+        src_idx, fwd = src_idx[mutual], fwd[mutual]
+    ps, pt = source[src_idx].double(), target[fwd].double()
+
+    generator = torch.Generator().manual_seed(seed)
+    best_score = torch.tensor(-math.inf, dtype=torch.float64, device=source.device)
+    best = _identity(source)
+    for start in range(0, hypotheses, batch):
+        count = min(batch, hypotheses - start)
+        sample = torch.randint(0, ps.shape[0], (count, 3), generator=generator).to(source.device)
+        a, b = ps[sample], pt[sample]
+        edges = [(0, 1), (1, 2), (0, 2)]
+        la = torch.stack([(a[:, i] - a[:, j]).norm(dim=1) for i, j in edges], dim=1)
+        lb = torch.stack([(b[:, i] - b[:, j]).norm(dim=1) for i, j in edges], dim=1)
+        valid = ((torch.minimum(la, lb) >= edge_similarity * torch.maximum(la, lb)) & (la > voxel_size)).all(dim=1)
+        if not bool(valid.any()):
+            continue
+        fits = _kabsch(a[valid], b[valid])
+        d2 = ((apply_transform(ps.unsqueeze(0), fits) - pt) ** 2).sum(dim=2)
+        inlier = d2 <= threshold**2
+        count_in = inlier.sum(dim=1)
+        rmse = torch.sqrt((d2 * inlier).sum(dim=1) / count_in.clamp(min=1))
+        score = count_in.double() - rmse / threshold
+        top = int(torch.argmax(score))
+        if score[top] > best_score:
+            best_score, best = score[top], fits[top]
+    for _ in range(refits):
+        d2 = ((apply_transform(ps, best) - pt) ** 2).sum(dim=1)
+        inlier = d2 <= threshold**2
+        if int(inlier.sum()) < 3:
+            break
+        best = _kabsch(ps[inlier].unsqueeze(0), pt[inlier].unsqueeze(0))[0]
+    return best.to(source.dtype)
+
+
+def _icp_batch(
+    src: torch.Tensor,
+    tgt: torch.Tensor,
+    normals: torch.Tensor | None,
+    transforms: torch.Tensor,
+    distance: float,
+    max_iterations: int,
+    tolerance: float,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
+    """ICP of one source against one target from B initial transforms (B, 4, 4) at once.
+
+    Point-to-plane when ``normals`` is given, else point-to-point. Returns the refined transforms,
+    their inlier RMSE and fitness (B,) evaluated at the returned transforms, and the number of
+    updates applied (the batch stops once every member has converged).
+    """
+    n_batch, n_src = transforms.shape[0], src.shape[0]
+    src64 = src.double()
+    radius = torch.sqrt(((src64 - src64.mean(dim=0)) ** 2).sum(dim=1).mean()).clamp(min=1e-12)
+    tgt64 = tgt.double()
+    normals64 = normals.double() if normals is not None else None
+    steps, converged = 0, False
+    while True:
+        moved = apply_transform(src64.unsqueeze(0), transforms)
+        d2, idx = knn(moved.reshape(-1, 3).to(tgt.dtype), tgt, 1)
+        d2, idx = d2.reshape(n_batch, n_src).double(), idx.reshape(n_batch, n_src)
+        inlier = d2 <= distance**2
+        weight = inlier.double()
+        count = weight.sum(dim=1)
+        rmse = torch.sqrt((d2 * weight).sum(dim=1) / count.clamp(min=1))
+        fitness = count / n_src
+        if converged or steps >= max_iterations or bool((count < 6).all()):
+            return transforms, rmse, fitness, steps
+        matched = tgt64[idx]
+        if normals64 is None:
+            update = _kabsch(moved, matched, weight)
+        else:
+            update = _point_to_plane_step(moved, matched, normals64[idx], weight)
+        update = torch.where((count >= 6).view(-1, 1, 1), update, _identity(src).expand_as(update))
+        transforms = update @ transforms
+        steps += 1
+        angle = torch.arccos(((update[:, 0, 0] + update[:, 1, 1] + update[:, 2, 2] - 1) / 2).clamp(-1, 1))
+        shift = update[:, :3, 3].norm(dim=1) / radius
+        converged = bool(((angle < tolerance) & (shift < tolerance)).all())
+
+
+def _point_to_plane_step(p: torch.Tensor, q: torch.Tensor, n: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """Rigid update (B, 4, 4) minimising sum w * ((R p + t - q) . n)^2, linearised for small angles.
+
+    The rotation is about the weighted centroid of ``p`` so the 6x6 system stays well conditioned
+    far from the origin; the solved rotation vector is turned into an exact rotation matrix.
+    """
+    centroid = (p * w.unsqueeze(2)).sum(dim=1) / w.sum(dim=1).clamp(min=1).unsqueeze(1)
+    pc = p - centroid.unsqueeze(1)
+    jac = torch.cat([torch.linalg.cross(pc, n, dim=2), n], dim=2)
+    res = ((q - p) * n).sum(dim=2)
+    jw = jac * w.unsqueeze(2)
+    lhs = jw.transpose(1, 2) @ jac
+    rhs = (jw * res.unsqueeze(2)).sum(dim=1)
+    damping = 1e-9 * lhs.diagonal(dim1=1, dim2=2).sum(dim=1).clamp(min=1e-30)
+    lhs = lhs + damping.view(-1, 1, 1) * torch.eye(6, dtype=lhs.dtype, device=lhs.device)
+    x = torch.linalg.solve(lhs, rhs.unsqueeze(2)).squeeze(2)
+    omega, t = x[:, :3], x[:, 3:]
+    skew = torch.zeros(p.shape[0], 3, 3, dtype=p.dtype, device=p.device)
+    skew[:, 0, 1], skew[:, 0, 2], skew[:, 1, 2] = -omega[:, 2], omega[:, 1], -omega[:, 0]
+    rotation = torch.linalg.matrix_exp(skew - skew.transpose(1, 2))
+    update = torch.eye(4, dtype=p.dtype, device=p.device).repeat(p.shape[0], 1, 1)
+    update[:, :3, :3] = rotation
+    update[:, :3, 3] = centroid + t - (rotation @ centroid.unsqueeze(2)).squeeze(2)
+    return update
+
+
+def _kabsch(p: torch.Tensor, q: torch.Tensor, w: torch.Tensor | None = None) -> torch.Tensor:
+    """Least-squares rigid transforms (B, 4, 4) with R p + t ~ q for point sets (B, K, 3), optional weights (B, K)."""
+    p, q = p.double(), q.double()
+    w = torch.ones(p.shape[:2], dtype=p.dtype, device=p.device) if w is None else w.double()
+    total = w.sum(dim=1).clamp(min=1e-12).view(-1, 1, 1)
+    pc = (p * w.unsqueeze(2)).sum(dim=1, keepdim=True) / total
+    qc = (q * w.unsqueeze(2)).sum(dim=1, keepdim=True) / total
+    cov = ((p - pc) * w.unsqueeze(2)).transpose(1, 2) @ (q - qc)
+    u, _, vh = torch.linalg.svd(cov)
+    fix = torch.ones(p.shape[0], 3, dtype=p.dtype, device=p.device)
+    fix[:, 2] = torch.sign(torch.linalg.det(vh.transpose(1, 2) @ u.transpose(1, 2)))
+    rotation = vh.transpose(1, 2) @ torch.diag_embed(fix) @ u.transpose(1, 2)
+    out = torch.eye(4, dtype=p.dtype, device=p.device).repeat(p.shape[0], 1, 1)
+    out[:, :3, :3] = rotation
+    out[:, :3, 3] = (qc - pc @ rotation.transpose(1, 2)).squeeze(1)
+    return out
+
+
+def _nearest_feature(query: torch.Tensor, ref: torch.Tensor, max_bytes: int = 64 << 20) -> torch.Tensor:
+    """Index (M,) of the nearest ``ref`` row for every ``query`` row in descriptor space (any dimension)."""
+    chunk = max(1, max_bytes // max(1, 4 * ref.shape[0]))
+    return torch.cat([torch.cdist(q, ref).argmin(dim=1) for q in query.split(chunk)])
+
+
+def _principal_axes(centered: torch.Tensor) -> torch.Tensor:
+    """Eigenvectors (3, 3, columns, largest variance first) of a centred cloud's covariance."""
+    _, vecs = torch.linalg.eigh(centered.T @ centered)
+    return vecs.flip(1)
+
+
+def _downsample(points: torch.Tensor, voxel: float, max_points: int, seed: int) -> torch.Tensor:
+    """Voxel-grid downsample, then a seeded random subset if still above ``max_points``."""
+    down, _ = voxel_downsample(points, voxel)
+    return down[_subset(down.shape[0], max_points, seed, down.device)]
+
+
+def _subset(n: int, max_points: int, seed: int, device: torch.device) -> torch.Tensor:
+    """Sorted indices of a seeded random subset of at most ``max_points`` out of ``n``."""
+    if n <= max_points:
+        return torch.arange(n, device=device)
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randperm(n, generator=generator)[:max_points].sort().values.to(device)
+
+
+def _identity(like: torch.Tensor) -> torch.Tensor:
+    return torch.eye(4, dtype=torch.float64, device=like.device)
+
+
+def _diagonal(points: torch.Tensor) -> float:
+    return float((points.amax(dim=0) - points.amin(dim=0)).norm())
+
+
+def _check_cloud(points: torch.Tensor, name: str) -> None:
+    if points.ndim != 2 or points.shape[1] != 3 or points.shape[0] == 0:
+        raise ValueError(f"{name} must be a non-empty (N, 3) tensor, got {tuple(points.shape)}")

@@ -1,0 +1,60 @@
+"""Farthest point sampling: identical to the naive algorithm, batched, seeded continuation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from edge.geometry.fps import farthest_point_sampling
+
+
+def naive_fps(points: np.ndarray, m: int, start: int = 0, seeds: list[int] | None = None) -> list[int]:
+    """The textbook loop: keep each point's distance to the picked set, pick the farthest."""
+    dist = np.full(len(points), np.inf, dtype=np.float32)
+    picked: list[int] = []
+    for s in seeds or []:
+        dist = np.minimum(dist, ((points - points[s]) ** 2).sum(axis=1, dtype=np.float32))
+        dist[s] = -1
+    current = int(np.argmax(dist)) if seeds else start
+    out = []
+    for _ in range(m):
+        out.append(current)
+        picked.append(current)
+        dist = np.minimum(dist, ((points - points[current]) ** 2).sum(axis=1, dtype=np.float32))
+        dist[picked] = -1
+        dist[seeds or []] = -1
+        current = int(np.argmax(dist))
+    return out
+
+
+def test_fps_equals_the_naive_algorithm() -> None:
+    points = torch.randn(2000, 3)
+    assert farthest_point_sampling(points, 200, start=7).tolist() == naive_fps(points.numpy(), 200, start=7)
+
+
+def test_batched_fps_equals_per_item_fps() -> None:
+    points = torch.randn(3, 500, 3)
+    batched = farthest_point_sampling(points, 64, start=2)
+    assert batched.shape == (3, 64) and batched.dtype == torch.int64
+    for b in range(3):
+        assert torch.equal(batched[b], farthest_point_sampling(points[b], 64, start=2))
+
+
+def test_fps_never_repeats_a_point_even_with_duplicate_coordinates() -> None:
+    points = torch.randn(10, 3).repeat(5, 1)
+    picked = farthest_point_sampling(points, 50)
+    assert sorted(picked.tolist()) == list(range(50))
+
+
+def test_fps_continues_from_seed_indices() -> None:
+    points = torch.randn(1000, 3)
+    seeds = [3, 500, 999]
+    picked = farthest_point_sampling(points, 40, seed_indices=torch.tensor(seeds))
+    assert picked.tolist() == naive_fps(points.numpy(), 40, seeds=seeds)
+    assert not set(seeds) & set(picked.tolist())
+
+
+def test_fps_rejects_more_samples_than_points() -> None:
+    with pytest.raises(ValueError):
+        farthest_point_sampling(torch.randn(10, 3), 11)

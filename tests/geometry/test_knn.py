@@ -1,0 +1,91 @@
+"""Exact kNN and hybrid radius search against scipy's cKDTree, including degenerate clouds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from scipy.spatial import cKDTree
+
+from edge.geometry.knn import knn, radius_knn
+from tests.geometry.conftest import torus
+
+
+def assert_matches_kdtree(query: torch.Tensor, ref: torch.Tensor, k: int, exclude_self: bool = False, **kw) -> None:
+    dist, idx = knn(query, ref, k, exclude_self=exclude_self, **kw)
+    tree = cKDTree(ref.double().numpy())
+    expected, _ = tree.query(query.double().numpy(), k + int(exclude_self))
+    expected = np.asarray(expected).reshape(len(query), -1)[:, int(exclude_self) :] ** 2
+    assert dist.shape == idx.shape == (len(query), k) and idx.dtype == torch.int64
+    np.testing.assert_allclose(dist.double().numpy(), expected, rtol=1e-5, atol=1e-6)
+    recomputed = ((ref[idx] - query.unsqueeze(1)) ** 2).sum(dim=2)
+    np.testing.assert_allclose(recomputed.numpy(), dist.numpy(), rtol=1e-6, atol=1e-7)
+    if exclude_self:
+        assert not (idx == torch.arange(len(query)).unsqueeze(1)).any()
+
+
+@pytest.mark.parametrize("k", [1, 16, 30])
+def test_knn_on_a_surface_equals_kdtree(k: int) -> None:
+    points, _ = torus(8000)
+    assert_matches_kdtree(points, points, k)
+
+
+def test_knn_excluding_self_equals_kdtree_without_the_first_hit() -> None:
+    points, _ = torus(8000)
+    assert_matches_kdtree(points, points, 12, exclude_self=True)
+
+
+def test_knn_with_separate_queries_outside_the_reference_box() -> None:
+    ref, _ = torus(6000)
+    query = torch.cat([torus(3000, seed=1)[0], torch.randn(200, 3) * 200])
+    assert_matches_kdtree(query, ref, 8)
+
+
+def test_knn_with_many_duplicates_returns_zero_distances_first() -> None:
+    base, _ = torus(3000)
+    points = torch.cat([base, base[:10].repeat(100, 1)])
+    assert_matches_kdtree(points, points, 20)
+    assert_matches_kdtree(points, points, 5, exclude_self=True)
+
+
+def test_knn_on_a_plane_and_on_a_line() -> None:
+    plane = torch.cat([torch.rand(6000, 2) * 50, torch.zeros(6000, 1)], dim=1)
+    line = torch.linspace(0, 1, 6000).unsqueeze(1) * torch.tensor([[3.0, -1.0, 2.0]])
+    assert_matches_kdtree(plane, plane, 10)
+    assert_matches_kdtree(line, line, 10)
+
+
+def test_knn_with_very_non_uniform_density() -> None:
+    dense = torch.randn(6000, 3) * 0.01
+    sparse = torch.rand(500, 3) * 100
+    points = torch.cat([dense, sparse])
+    assert_matches_kdtree(points, points, 16)
+
+
+def test_knn_with_k_equal_to_the_cloud_size() -> None:
+    points = torch.randn(7, 3)
+    assert_matches_kdtree(points, points, 7)
+    assert_matches_kdtree(points, points, 6, exclude_self=True)
+
+
+def test_knn_result_does_not_depend_on_the_memory_budget() -> None:
+    points, _ = torus(5000)
+    d_small, _ = knn(points, points, 10, max_bytes=1 << 16)
+    d_large, _ = knn(points, points, 10)
+    assert torch.equal(d_small, d_large)
+
+
+def test_knn_rejects_k_larger_than_the_reference_set() -> None:
+    with pytest.raises(ValueError):
+        knn(torch.randn(5, 3), torch.randn(5, 3), 6)
+
+
+def test_radius_knn_returns_the_nearest_within_radius_padded() -> None:
+    points, _ = torus(6000)
+    radius, max_nn = 2.0, 20
+    dist, idx = radius_knn(points, points, radius, max_nn)
+    tree = cKDTree(points.double().numpy())
+    expected, _ = tree.query(points.double().numpy(), max_nn, distance_upper_bound=radius)
+    expected = np.where(np.isfinite(expected), expected**2, np.inf)
+    np.testing.assert_allclose(dist.double().numpy(), expected, rtol=1e-5, atol=1e-6)
+    assert torch.equal(idx < 0, torch.isinf(dist))

@@ -1,0 +1,41 @@
+"""PCA normals: same axes as open3d, consistently oriented on closed shapes."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from edge.geometry.knn import knn
+from edge.geometry.normals import estimate_normals
+
+
+def neighbour_agreement(normals: torch.Tensor, points: torch.Tensor, k: int = 10) -> float:
+    _, idx = knn(points, points, k, exclude_self=True)
+    return float(((normals.unsqueeze(1) * normals[idx]).sum(dim=2) > 0).float().mean())
+
+
+def test_normals_match_open3d_up_to_sign(fandisk: np.ndarray) -> None:
+    import open3d as o3d
+
+    cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(fandisk.astype(np.float64)))
+    cloud.estimate_normals(o3d.geometry.KDTreeSearchParamKNN(20))
+    ours = estimate_normals(torch.from_numpy(fandisk), 20).double().numpy()
+    cos = np.abs((ours * np.asarray(cloud.normals)).sum(axis=1))
+    assert (cos > 0.99).mean() > 0.98
+
+
+def test_normals_point_outward_on_a_torus(torus_cloud) -> None:
+    points, truth = torus_cloud
+    normals = estimate_normals(points, 20)
+    assert float(((normals * truth).sum(dim=1) > 0.9).float().mean()) > 0.99
+
+
+def test_normals_agree_with_their_neighbours_on_a_closed_part(fandisk: np.ndarray) -> None:
+    points = torch.from_numpy(fandisk)
+    assert neighbour_agreement(estimate_normals(points, 20), points) > 0.98
+
+
+def test_normals_face_the_viewpoint_when_given() -> None:
+    points = torch.cat([torch.rand(500, 2), torch.zeros(500, 1)], dim=1)
+    normals = estimate_normals(points, 10, viewpoint=torch.tensor([0.5, 0.5, -3.0]))
+    assert bool((normals[:, 2] < -0.99).all())
