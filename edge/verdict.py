@@ -50,8 +50,8 @@ class Verdict:
     """One part's inspection result.
 
     ``score`` is calibrated (0.5 = threshold, anomalib's convention), ``raw_score`` the fused object score
-    before calibration; ``point_scores`` are calibrated per input point (NaN for points that were not
-    finite) when requested; ``timing_ms`` has one entry per stage and ``total``.
+    before calibration; ``point_scores`` are calibrated but unclipped per input point (0.5 = threshold; NaN
+    for points that were not finite or were removed as outliers) when requested; ``timing_ms`` has one entry per stage and ``total``.
     """
 
     decision: Decision

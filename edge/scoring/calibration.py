@@ -32,9 +32,14 @@ class Calibration:
         """Raw-score distance from calibrated 0.5 to calibrated 1.0."""
         return 2.0 * (self.threshold - self.normal_median)
 
-    def normalize(self, raw: float | np.ndarray | torch.Tensor) -> float | np.ndarray | torch.Tensor:
-        """Calibrated score(s) in [0, 1]; works on floats, numpy arrays and tensors alike."""
+    def normalize(
+        self, raw: float | np.ndarray | torch.Tensor, *, clip: bool = True
+    ) -> float | np.ndarray | torch.Tensor:
+        """Calibrated score(s), clipped to [0, 1] unless ``clip`` is False (rankings need the unclipped
+        values); works on floats, numpy arrays and tensors alike."""
         value = (raw - self.threshold) / self.scale + 0.5
+        if not clip:
+            return value
         if isinstance(value, torch.Tensor):
             return value.clamp(0.0, 1.0)
         return np.clip(value, 0.0, 1.0)

@@ -45,6 +45,7 @@ def missing_evidence(
     gap_radius: float,
     full_coverage: float = 0.85,
     enclosure_k: int = 16,
+    rim_k: int = 4,
 ) -> tuple[torch.Tensor, torch.Tensor, float]:
     """Evidence of absent material, mapped onto the scan points at the rim of each gap.
 
@@ -52,12 +53,12 @@ def missing_evidence(
     nearest scan point. When the scan covers less than ``full_coverage`` of the template (a partial view from
     one side), only gaps *enclosed* by scan points count (a hole inside the visible area, not the edge of the
     view): a gap is enclosed when its ``enclosure_k`` nearest scan points surround it in its tangent plane
-    (largest angular gap below 180 degrees).
+    (largest angular gap below 180 degrees). Each gap's evidence goes to its ``rim_k`` nearest scan points.
 
     Returns the per-scan-point evidence (N,) (0 where none), the per-template-point gap distance (T,) (0 where
     covered or not counted) and the coverage fraction.
     """
-    gap_d2, nearest_scan = knn(template, points, 1)
+    gap_d2, nearest_scan = knn(template, points, min(rim_k, points.shape[0]))
     gap = gap_d2[:, 0].sqrt()
     is_gap = gap > gap_radius
     coverage = float(1.0 - is_gap.float().mean())
@@ -68,7 +69,7 @@ def missing_evidence(
         is_gap[candidates[enclosed]] = True
     template_gap = torch.where(is_gap, gap, torch.zeros_like(gap))
     evidence = points.new_zeros(points.shape[0]).scatter_reduce(
-        0, nearest_scan[:, 0], template_gap, reduce="amax", include_self=True
+        0, nearest_scan.reshape(-1), template_gap.repeat_interleave(nearest_scan.shape[1]), reduce="amax"
     )
     return evidence, template_gap, coverage
 

@@ -44,3 +44,8 @@ def test_sensitivity_outside_the_open_unit_interval_is_rejected() -> None:
 def test_threshold_not_above_the_median_is_rejected() -> None:
     with pytest.raises(ValueError, match="must exceed"):
         Calibration(threshold=1.0, normal_median=1.0)
+
+
+def test_unclipped_normalization_keeps_the_ranking_of_strong_anomalies() -> None:
+    cal = Calibration(threshold=2.0, normal_median=1.0)
+    assert cal.normalize(5.0, clip=False) > cal.normalize(4.0, clip=False) > 1.0

@@ -1,0 +1,74 @@
+"""Steps 2-4 of the per-frame algorithm: local descriptors, AGCS groups and their memory-bank scores.
+
+Descriptors are FPFH histograms at several radii, concatenated (the multi-scale idea of Simple3D), each
+histogram scaled to sum to 1. In ``agcs`` mode the descriptor of a group is the mean over its K members, and
+every point takes the mean score of the groups that contain it (the nearest group's score when none does):
+overlapping groups vote, which damps the score noise of any single group. ``baseline`` mode is plain PatchCore: the single middle-scale FPFH of every point is its descriptor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from edge.geometry.agcs import agcs
+from edge.geometry.fpfh import fpfh
+from edge.geometry.grouping import group_points
+from edge.geometry.knn import knn
+from edge.geometry.normals import estimate_normals
+from edge.params import FeatureParams
+from edge.scoring.memory_bank import nearest_distance
+
+
+@dataclass
+class Descriptors:
+    """Descriptors of one cloud and, in ``agcs`` mode, the groups they describe.
+
+    ``vectors`` (M, D) are the rows compared with the memory bank: one per group (``centers`` (G,) and
+    ``members`` (G, K) hold each group's point indices) or one per point (both None).
+    """
+
+    normals: torch.Tensor
+    vectors: torch.Tensor
+    centers: torch.Tensor | None = None
+    members: torch.Tensor | None = None
+
+
+def fpfh_radii(params: FeatureParams, voxel_size: float) -> list[float]:
+    """FPFH radii in cloud units; the baseline uses the middle scale only."""
+    radii = [r * voxel_size for r in params.fpfh_radii_voxels]
+    return [radii[len(radii) // 2]] if params.mode == "baseline" else radii
+
+
+def describe(points: torch.Tensor, params: FeatureParams, voxel_size: float) -> Descriptors:
+    """Normals, multi-scale FPFH and (``agcs`` mode) AGCS group descriptors of ``points`` (P, 3)."""
+    normals = estimate_normals(points, min(params.normals_k, points.shape[0]))
+    histograms = [
+        fpfh(points, normals, radius=r, max_nn=params.fpfh_max_nn) / 100.0 for r in fpfh_radii(params, voxel_size)
+    ]
+    local = torch.cat(histograms, dim=1)
+    if params.mode == "baseline":
+        return Descriptors(normals=normals, vectors=local)
+    groups = min(params.groups, points.shape[0])
+    centers = agcs(points, local, groups, params.alpha, k=min(params.variation_k, points.shape[0] - 1))
+    _, members = group_points(points, centers, min(params.group_size, points.shape[0]))
+    return Descriptors(normals=normals, vectors=local[members].mean(dim=1), centers=centers, members=members)
+
+
+def feature_point_scores(points: torch.Tensor, descriptors: Descriptors, bank: torch.Tensor) -> torch.Tensor:
+    """Memory-bank distance of every point (P,): its own (baseline) or its groups' (AGCS)."""
+    scores, _ = nearest_distance(descriptors.vectors, bank)
+    if descriptors.members is None or descriptors.centers is None:
+        return scores
+    members = descriptors.members
+    flat = members.reshape(-1)
+    total = scores.new_zeros(points.shape[0]).index_add_(0, flat, scores.repeat_interleave(members.shape[1]))
+    count = torch.bincount(flat, minlength=points.shape[0]).to(scores.dtype)
+    per_point = torch.where(count > 0, total / count.clamp_min(1), scores.new_full((), -1.0))
+    uncovered = count == 0
+    if bool(uncovered.any()):
+        centers = points[descriptors.centers]
+        _, nearest = knn(points[uncovered], centers, 1)
+        per_point[uncovered] = scores[nearest[:, 0]]
+    return per_point

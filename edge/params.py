@@ -1,0 +1,105 @@
+"""Every parameter the Inspector needs, as the bundle stores it (validated with pydantic).
+
+Lengths named ``*_voxels`` are multiples of ``preprocess.voxel_size``, so one recipe scales to any part size.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PreprocessParams(_Strict):
+    """Step 1: finite points, voxel grid, optional statistical outlier removal."""
+
+    voxel_size: PositiveFloat = Field(description="voxel edge in the cloud's units (resolved at training)")
+    outlier_k: int = Field(0, ge=0, description="neighbours for statistical outlier removal; 0 disables it")
+    outlier_std: PositiveFloat = 3.0
+
+
+class AlignmentParams(_Strict):
+    """Rigid alignment of each scan to the template before deviation scoring."""
+
+    enabled: bool = True
+    coarse: Literal["none", "pca", "fpfh"] = Field("none", description="'none' for fixtured parts (small pose error)")
+    max_distance_voxels: PositiveFloat = 8.0
+    iterations: PositiveInt = 30
+    fitness_distance_voxels: PositiveFloat = Field(2.0, description="a point this close to the template matches it")
+    min_fitness: float = Field(
+        0.7, ge=0.0, le=1.0, description="share of matching points below which the scan is an ERROR (wrong part/pose)"
+    )
+
+
+class FeatureParams(_Strict):
+    """Steps 2-4: normals, multi-scale FPFH, AGCS groups, memory bank."""
+
+    mode: Literal["agcs", "baseline"] = Field(
+        "agcs", description="'baseline' = plain PatchCore on single-scale FPFH of every point (no AGCS, no multi-scale)"
+    )
+    normals_k: PositiveInt = 16
+    fpfh_radii_voxels: list[PositiveFloat] = Field(default_factory=lambda: [3.0, 5.0, 8.0], min_length=1)
+    fpfh_max_nn: PositiveInt = 48
+    groups: PositiveInt = 384
+    group_size: PositiveInt = 32
+    alpha: float = Field(0.5, ge=0.0, le=1.0, description="share of centers drawn among high-variation points")
+    variation_k: PositiveInt = 16
+    bank_size: PositiveInt = 4096
+
+
+class DeviationParams(_Strict):
+    """Step 5: distance to the template surface and missing material."""
+
+    enabled: bool = True
+    patch_radius_voxels: PositiveFloat = 1.0
+    gap_radius_voxels: PositiveFloat = 3.0
+    full_coverage: float = Field(0.85, gt=0.0, le=1.0)
+
+
+class ScoringParams(_Strict):
+    """Fusion of branch scores, object score and regions."""
+
+    fusion: Literal["max", "sum"] = "max"
+    smoothing_k: PositiveInt = 8
+    object_top_k: PositiveInt = 3
+    region_radius_voxels: PositiveFloat = 2.5
+    min_region_points: PositiveInt = 3
+    sensitivity: float = Field(0.5, gt=0.0, lt=1.0)
+
+
+class InspectorParams(_Strict):
+    """The whole per-frame algorithm's configuration."""
+
+    preprocess: PreprocessParams
+    alignment: AlignmentParams = Field(default_factory=AlignmentParams)
+    features: FeatureParams = Field(default_factory=FeatureParams)
+    deviation: DeviationParams = Field(default_factory=DeviationParams)
+    scoring: ScoringParams = Field(default_factory=ScoringParams)
+
+
+BASELINE_OVERRIDES: dict[str, object] = {
+    "features.mode": "baseline",
+    "deviation.enabled": False,
+    "alignment.enabled": False,
+}
+"""Plain PatchCore on single-scale FPFH of every point: no AGCS, no multi-scale, no template branch."""
+
+
+def with_overrides(params: InspectorParams, overrides: dict[str, object]) -> InspectorParams:
+    """A copy of ``params`` with dotted-key ``overrides`` (``{"features.groups": 256}``), validated."""
+    data = params.model_dump()
+    for dotted, value in overrides.items():
+        *parents, leaf = dotted.split(".")
+        node = data
+        for key in parents:
+            if not isinstance(node.get(key), dict):
+                raise ValueError(f"unknown parameter section {dotted!r}")
+            node = node[key]
+        if leaf not in node:
+            raise ValueError(f"unknown parameter {dotted!r}")
+        node[leaf] = value
+    return InspectorParams.model_validate(data)

@@ -1,0 +1,33 @@
+"""Few-shot augmentation: what a re-scan of the same good part could look like."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+
+def augment(points: torch.Tensor, rng: np.random.Generator, voxel_size: float, *, max_degrees: float = 1.0,
+            max_shift_voxels: float = 1.0, noise_voxels: float = 0.02, keep: float = 0.95) -> torch.Tensor:
+    """A re-sampled, slightly moved and noisier copy of ``points`` (N, 3).
+
+    Keeps a random ``keep`` share of the points (the voxel grid then falls differently), rotates by up to
+    ``max_degrees`` about a random axis through the centroid, shifts by up to ``max_shift_voxels`` and adds
+    Gaussian noise of ``noise_voxels``: the pose and sampling variation of a fixtured part between scans.
+    """
+    finite = points[torch.isfinite(points).all(dim=1)]
+    n = finite.shape[0]
+    chosen = torch.from_numpy(np.sort(rng.choice(n, size=max(1, int(n * keep)), replace=False))).to(finite.device)
+    sub = finite[chosen]
+    axis = rng.normal(size=3)
+    axis /= np.linalg.norm(axis)
+    angle = math.radians(rng.uniform(-max_degrees, max_degrees))
+    k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+    rot = np.eye(3) + math.sin(angle) * k + (1 - math.cos(angle)) * (k @ k)
+    centre = sub.mean(dim=0)
+    shift = rng.uniform(-max_shift_voxels, max_shift_voxels, size=3) * voxel_size
+    moved = (sub - centre) @ torch.as_tensor(rot.T, dtype=sub.dtype, device=sub.device) + centre
+    moved = moved + torch.as_tensor(shift, dtype=sub.dtype, device=sub.device)
+    noise = torch.as_tensor(rng.normal(scale=noise_voxels * voxel_size, size=moved.shape), dtype=sub.dtype, device=sub.device)
+    return moved + noise
