@@ -1,0 +1,126 @@
+"""The Inspector trained on a procedural part family: verdicts, regions, bundles, fail-safe errors."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge.bundle import BundleError
+from edge.inspector import Inspector
+from edge.verdict import Decision, RegionKind
+from trainer.data import make_part, synthetic_sample
+from trainer.fit.recipe import TrainOptions, train_recipe
+from trainer.fit.save import save_recipe
+
+POINTS = 6000
+OPTIONS = TrainOptions(target_points=4000, augmentations=1)
+FAST = {"features.groups": 128, "features.fpfh_radii_voxels": [3.0, 6.0]}
+
+
+SIZES = {"hole": {"radius": 0.08}}
+
+
+def _scan(rng: np.random.Generator, defect: str = "good") -> tuple[np.ndarray, np.ndarray]:
+    sample = synthetic_sample("bracket", defect, rng, POINTS, **SIZES.get(defect, {}))
+    return sample.points, sample.labels
+
+
+@pytest.fixture(scope="module")
+def trained():
+    rng = np.random.default_rng(7)
+    scans = [_scan(rng)[0] for _ in range(3)]
+    return train_recipe(scans, options=OPTIONS, overrides=FAST)
+
+
+@pytest.fixture(scope="module")
+def inspector(trained) -> Inspector:
+    return Inspector(trained.model)
+
+
+@pytest.fixture(scope="module")
+def bundle(trained, tmp_path_factory) -> Path:
+    return save_recipe(trained, "bracket", tmp_path_factory.mktemp("bundles") / "bracket")
+
+
+def test_unseen_normal_parts_pass(inspector: Inspector) -> None:
+    rng = np.random.default_rng(101)
+    verdicts = [inspector.inspect(_scan(rng)[0]) for _ in range(3)]
+    assert [v.decision for v in verdicts] == [Decision.PASS] * 3
+    assert all(v.score < 0.5 and not v.regions for v in verdicts)
+
+
+@pytest.mark.parametrize("defect", ["bulge", "concavity", "hole"])
+def test_defective_part_fails_with_a_region_on_the_defect(inspector: Inspector, defect: str) -> None:
+    points, labels = _scan(np.random.default_rng(202), defect)
+    verdict = inspector.inspect(points, point_scores=True)
+    assert verdict.decision is Decision.FAIL and verdict.score >= 0.5
+    defect_centre = points[labels > 0].mean(axis=0)
+    nearest = min(np.linalg.norm(np.array(r.centroid) - defect_centre) for r in verdict.regions)
+    assert nearest < 10.0
+    assert np.nanmean(verdict.point_scores[labels > 0]) > np.nanmean(verdict.point_scores[labels == 0])
+
+
+def test_hole_is_reported_as_missing_material(inspector: Inspector) -> None:
+    points, _ = _scan(np.random.default_rng(303), "hole")
+    verdict = inspector.inspect(points)
+    assert RegionKind.MISSING in {r.kind for r in verdict.regions}
+
+
+def test_every_stage_is_timed(inspector: Inspector) -> None:
+    verdict = inspector.inspect(_scan(np.random.default_rng(1))[0])
+    stages = {"preprocess", "align", "deviation", "features", "memory_bank", "fusion", "verdict"}
+    assert stages <= set(verdict.timing_ms) and verdict.timing_ms["total"] > 0
+
+
+def test_point_scores_cover_every_input_point_and_are_nan_where_not_finite(inspector: Inspector) -> None:
+    points = _scan(np.random.default_rng(2))[0].copy()
+    points[:5] = np.nan
+    verdict = inspector.inspect(points, point_scores=True)
+    assert verdict.point_scores.shape == (len(points),)
+    assert np.isnan(verdict.point_scores[:5]).all() and np.isfinite(verdict.point_scores[5:]).all()
+
+
+def test_too_few_points_is_an_error_not_a_pass(inspector: Inspector) -> None:
+    verdict = inspector.inspect(_scan(np.random.default_rng(3))[0][:20])
+    assert verdict.decision is Decision.ERROR and "points after preprocessing" in verdict.reason
+
+
+def test_a_different_part_is_an_error_not_a_pass(inspector: Inspector) -> None:
+    other = make_part("shaft", np.random.default_rng(4), POINTS).points
+    verdict = inspector.inspect(other)
+    assert verdict.decision is Decision.ERROR and "does not match the template" in verdict.reason
+
+
+def test_bundle_loads_reproduces_its_golden_sample_and_scores_like_the_trained_model(
+    bundle: Path, inspector: Inspector
+) -> None:
+    loaded = Inspector.from_bundle(bundle)
+    points = _scan(np.random.default_rng(5), "bulge")[0]
+    assert loaded.inspect(points).raw_score == pytest.approx(inspector.inspect(points).raw_score, rel=1e-5)
+    assert loaded.bundle_id.startswith("bracket-") and len(loaded.bundle_sha256) == 64
+
+
+def test_tampered_memory_bank_is_refused_naming_the_file(bundle: Path, tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(bundle, copy)
+    raw = bytearray((copy / "bank.npy").read_bytes())
+    raw[-8] ^= 0xFF
+    (copy / "bank.npy").write_bytes(bytes(raw))
+    with pytest.raises(BundleError, match="bank.npy"):
+        Inspector.from_bundle(copy)
+
+
+def test_wrong_golden_expectation_fails_the_smoke_test(bundle: Path, tmp_path: Path) -> None:
+    import shutil
+
+    import yaml
+
+    copy = tmp_path / "copy"
+    shutil.copytree(bundle, copy)
+    manifest = yaml.safe_load((copy / "bundle.yaml").read_text())
+    manifest["golden"]["raw_score"] *= 2.0
+    (copy / "bundle.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False))
+    with pytest.raises(BundleError, match="golden sample gave"):
+        Inspector.from_bundle(copy)

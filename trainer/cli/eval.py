@@ -1,0 +1,56 @@
+"""`pcinspect eval`: train every class of a benchmark, inspect its test clouds, write the report."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rich.console import Console
+
+from edge.params import BASELINE_OVERRIDES
+from trainer.cli.options import add_override_argument, parse_overrides, progress_display
+from trainer.data import list_classes
+from trainer.evaluate.benchmark import ClassResult, run_class
+from trainer.evaluate.report import build_report, write_report, write_worst_misses
+from trainer.fit.recipe import TrainOptions
+
+MAIN = "pcinspect"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("eval", help="benchmark the detector on a labelled dataset")
+    parser.add_argument("--data", type=Path, required=True, help="dataset root")
+    parser.add_argument("--format", choices=("real3d", "ashapenet"), default="real3d")
+    parser.add_argument("--classes", default="all", help="'all' or a comma-separated list")
+    parser.add_argument("--out", type=Path, required=True, help="report directory")
+    parser.add_argument("--baseline", action="store_true",
+                        help="also run plain PatchCore on single-scale FPFH (no AGCS, no multi-scale, no template)")
+    parser.add_argument("--target-points", type=int, default=TrainOptions.target_points)
+    add_override_argument(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    console = Console(width=max(150, Console().width))
+    classes = list_classes(args.data, args.format) if args.classes == "all" else [c.strip() for c in args.classes.split(",") if c.strip()]
+    overrides = parse_overrides(args.overrides)
+    variants = {MAIN: overrides}
+    if args.baseline:
+        variants["baseline (PatchCore, single-scale FPFH)"] = {**overrides, **BASELINE_OVERRIDES}
+    options = TrainOptions(target_points=args.target_points)
+    results: dict[str, list[ClassResult]] = {name: [] for name in variants}
+    for name, variant_overrides in variants.items():
+        for class_name in classes:
+            with progress_display(console, f"{name}: {class_name}") as say:
+                result = run_class(args.data, args.format, class_name, overrides=variant_overrides, options=options, progress=say)
+            results[name].append(result)
+            m = result.metrics
+            console.print(f"{name:>10.10} {class_name:<12} O-AUROC {m['o_auroc']:.3f}  P-AUROC {m['p_auroc']:.3f}  "
+                          f"AU-PRO {m['au_pro']:.3f}  train {result.train_sec:.1f} s  {result.sec_per_cloud:.2f} s/cloud")
+    settings = {"data": str(args.data), "format": args.format, "target_points": args.target_points, **overrides}
+    report = build_report(results, MAIN, settings)
+    write_report(report, args.out)
+    pictures = write_worst_misses(results[MAIN], args.out)
+    console.print((args.out / "report.md").read_text())
+    console.print(f"wrote {args.out / 'report.json'}, {args.out / 'report.md'} and {len(pictures)} heatmaps")
+    return 0

@@ -1,0 +1,44 @@
+"""Command-line pieces shared by `train` and `eval`: parameter overrides and progress display."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import yaml
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from trainer.fit.recipe import Progress as ProgressCallback
+
+
+def add_override_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override an Inspector parameter, e.g. --set features.groups=256 (YAML value; repeatable)",
+    )
+
+
+def parse_overrides(items: list[str]) -> dict[str, object]:
+    """``["features.groups=256"]`` -> ``{"features.groups": 256}`` (values parsed as YAML scalars/lists)."""
+    overrides: dict[str, object] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
+        overrides[key.strip()] = yaml.safe_load(value)
+    return overrides
+
+
+@contextmanager
+def progress_display(console: Console, title: str) -> Iterator[ProgressCallback]:
+    """A live status line; yields the callback that training and evaluation report their steps to."""
+    with Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), TextColumn("{task.fields[step]}"),
+                  TimeElapsedColumn(), console=console, transient=True) as progress:
+        task = progress.add_task(title, step="")
+        yield lambda message: progress.update(task, step=message)

@@ -1,0 +1,118 @@
+"""Benchmark a dataset: train each class on its normal scans, inspect every test cloud through the Inspector,
+and report the metrics (`pcinspect eval`)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edge.inspector import Inspector
+from trainer.data import GOOD, load_split
+from trainer.evaluate.metrics import auroc, evaluate_class
+from trainer.fit.recipe import TrainedRecipe, TrainOptions, train_recipe
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class CloudOutcome:
+    """One inspected test cloud: its truth, its scores and the verdict."""
+
+    name: str
+    kind: str
+    label: int
+    points: np.ndarray
+    labels: np.ndarray
+    point_scores: np.ndarray
+    raw_score: float
+    score: float
+    decision: str
+    seconds: float
+
+
+@dataclass
+class ClassResult:
+    """Metrics and timings of one class under one configuration."""
+
+    name: str
+    metrics: dict[str, float]
+    per_kind: dict[str, dict[str, float]]
+    train_sec: float
+    sec_per_cloud: float
+    outcomes: list[CloudOutcome] = field(default_factory=list)
+
+    def to_report(self) -> dict[str, object]:
+        """The class entry of report.json."""
+        return {**self.metrics, "train_sec": self.train_sec, "sec_per_cloud": self.sec_per_cloud, "per_kind": self.per_kind}
+
+
+def run_class(
+    root: Path,
+    format: str,
+    class_name: str,
+    *,
+    overrides: dict[str, object] | None = None,
+    options: TrainOptions | None = None,
+    progress: Progress | None = None,
+) -> ClassResult:
+    """Train ``class_name`` on its train split and inspect its whole test split."""
+    say = progress or (lambda _msg: None)
+    train = load_split(root, format, class_name, "train")
+    test = load_split(root, format, class_name, "test")
+    start = time.perf_counter()
+    trained: TrainedRecipe = train_recipe([s.points for s in train], options=options, progress=say, overrides=overrides)
+    train_sec = time.perf_counter() - start
+    inspector = Inspector(trained.model)
+    outcomes = []
+    for i, sample in enumerate(test):
+        say(f"{class_name}: inspecting {i + 1}/{len(test)}")
+        t0 = time.perf_counter()
+        verdict = inspector.inspect(sample.points, point_scores=True)
+        seconds = time.perf_counter() - t0
+        scores = verdict.point_scores if verdict.point_scores is not None else np.full(len(sample.points), np.nan)
+        labels = sample.labels if sample.labels is not None else np.zeros(len(sample.points), np.uint8)
+        outcomes.append(CloudOutcome(sample.path.stem if sample.path else str(i), sample.kind, sample.label,
+                                     sample.points, labels, scores, verdict.raw_score, verdict.score,
+                                     verdict.decision.value, seconds))
+    return ClassResult(
+        name=class_name,
+        metrics=_metrics(outcomes),
+        per_kind=_per_kind(outcomes),
+        train_sec=train_sec,
+        sec_per_cloud=float(np.mean([o.seconds for o in outcomes])) if outcomes else float("nan"),
+        outcomes=outcomes,
+    )
+
+
+def _filled(outcome: CloudOutcome) -> tuple[np.ndarray, float]:
+    """Scores with ERROR clouds ranked as most anomalous: an uninspected part must never look normal."""
+    top = np.inf
+    scores = np.where(np.isfinite(outcome.point_scores), outcome.point_scores, top)
+    raw = outcome.raw_score if np.isfinite(outcome.raw_score) else top
+    return np.minimum(scores, np.finfo(np.float64).max), min(raw, np.finfo(np.float64).max)
+
+
+def _metrics(outcomes: list[CloudOutcome]) -> dict[str, float]:
+    filled = [_filled(o) for o in outcomes]
+    metrics = evaluate_class(
+        [o.points for o in outcomes],
+        [f[0] for f in filled],
+        [o.labels for o in outcomes],
+        object_labels=[o.label for o in outcomes],
+        object_scores=[f[1] for f in filled],
+    )
+    return {k: float(v) for k, v in metrics.as_dict().items()}
+
+
+def _per_kind(outcomes: list[CloudOutcome]) -> dict[str, dict[str, float]]:
+    """O-AUROC of each defect kind against the normal clouds."""
+    kinds = sorted({o.kind for o in outcomes} - {GOOD})
+    result = {}
+    for kind in kinds:
+        chosen = [o for o in outcomes if o.kind in (kind, GOOD)]
+        result[kind] = {"o_auroc": float(auroc([o.label for o in chosen], [_filled(o)[1] for o in chosen]))}
+    return result
