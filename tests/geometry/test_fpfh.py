@@ -65,3 +65,20 @@ def test_fpfh_blocks_sum_to_200_with_neighbours_and_vanish_without() -> None:
 def test_fpfh_rejects_mismatched_normals() -> None:
     with pytest.raises(ValueError):
         fpfh(torch.rand(10, 3), torch.rand(9, 3), radius=1.0)
+
+
+def test_multiscale_fpfh_equals_one_search_per_radius(torus_cloud) -> None:
+    from edge.geometry.fpfh import fpfh_multiscale
+
+    points, normals = torus_cloud
+    scales = fpfh_multiscale(points, normals, radii=[1.5, 3.0], max_nn=40)
+    for radius, got in zip([1.5, 3.0], scales):
+        torch.testing.assert_close(got, fpfh(points, normals, radius=radius, max_nn=40))
+
+
+def test_single_precision_fpfh_matches_double_precision(torus_cloud) -> None:
+    points, normals = torus_cloud
+    single = fpfh(points, normals, radius=2.5, max_nn=40, dtype=torch.float32)
+    double = fpfh(points, normals, radius=2.5, max_nn=40)
+    cosine = torch.nn.functional.cosine_similarity(single, double, dim=1)
+    assert cosine.mean() > 0.999
