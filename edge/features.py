@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from edge.geometry.agcs import agcs
-from edge.geometry.fpfh import fpfh
+from edge.geometry.fpfh import fpfh_multiscale
 from edge.geometry.grouping import group_points
 from edge.geometry.knn import knn
 from edge.geometry.normals import estimate_normals
@@ -44,10 +44,10 @@ def fpfh_radii(params: FeatureParams, voxel_size: float) -> list[float]:
 def describe(points: torch.Tensor, params: FeatureParams, voxel_size: float) -> Descriptors:
     """Normals, multi-scale FPFH and (``agcs`` mode) AGCS group descriptors of ``points`` (P, 3)."""
     normals = estimate_normals(points, min(params.normals_k, points.shape[0]))
-    histograms = [
-        fpfh(points, normals, radius=r, max_nn=params.fpfh_max_nn) / 100.0 for r in fpfh_radii(params, voxel_size)
-    ]
-    local = torch.cat(histograms, dim=1)
+    histograms = fpfh_multiscale(
+        points, normals, radii=fpfh_radii(params, voxel_size), max_nn=params.fpfh_max_nn, dtype=torch.float32
+    )
+    local = torch.cat(histograms, dim=1) / 100.0
     if params.mode == "baseline":
         return Descriptors(normals=normals, vectors=local)
     groups = min(params.groups, points.shape[0])

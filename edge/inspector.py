@@ -8,7 +8,7 @@ what runs on the line. Follow :meth:`Inspector.inspect` to find every stage:
 3. :func:`edge.features.describe` - normals, multi-scale FPFH, AGCS groups
 4. :func:`edge.features.feature_point_scores` - memory-bank distance per group, spread to its points
 5. :mod:`edge.scoring.deviation` - distance to the template surface and missing material
-6. :meth:`Inspector.fuse` - branch scores scaled by their normal ranges, combined and smoothed
+6. :meth:`Inspector.fuse` - branch scores scaled by their normal ranges, smoothed, combined, dilated
 7. :meth:`Inspector._decide` - object score, calibration, PASS/FAIL and regions
 """
 
@@ -81,6 +81,16 @@ class Analysis:
     missing: torch.Tensor
     coverage: float
     fitness: float
+
+
+@dataclass
+class FusedScores:
+    """Fused raw point scores (P,): ``point`` for point scores and regions, ``object_basis`` for the object score;
+    ``missing`` marks points whose score comes mainly from missing material (a rim of absent material)."""
+
+    point: torch.Tensor
+    object_basis: torch.Tensor
+    missing: torch.Tensor
 
 
 class InspectionError(ValueError):
@@ -178,6 +188,7 @@ class Inspector:
             voxel_size=self.voxel,
             max_correspondence_distance=(alignment.max_distance_voxels * self.voxel, 2.0 * self.voxel, self.voxel),
             max_iterations=alignment.iterations,
+            tolerance=alignment.tolerance,
         )
         return apply_transform(points, result.transform)
 
@@ -200,13 +211,14 @@ class Inspector:
         )
         return deviation, missing, coverage
 
-    def fuse(self, analysis: Analysis) -> torch.Tensor:
-        """Stage 6: fused raw point score (P,).
+    def fuse(self, analysis: Analysis) -> FusedScores:
+        """Stage 6: branch scores over their normal scales, smoothed, combined, then spread over regions.
 
-        Each branch is divided by its normal scale; the continuous branches (feature, deviation) are smoothed
-        over ``smoothing_k`` neighbours to damp sampling noise, the missing branch is not (it is already
-        denoised by the gap radius and sits on a thin rim that smoothing would dilute). Branches are then
-        combined by ``max`` or ``sum``.
+        The continuous branches (feature, deviation) are averaged over ``smoothing_k`` neighbours to damp
+        sampling noise; the missing branch is not (it is already denoised by the gap radius and sits on a thin
+        rim that averaging would dilute). Branches are combined by ``sum`` (default) or ``max``. Point scores
+        are then dilated (neighbourhood maximum) so the whole defect area, not only its peak, scores high;
+        the object score is taken before dilation.
         """
         scales = self.model.scales
         continuous = [analysis.feature / scales.feature]
@@ -214,22 +226,27 @@ class Inspector:
             continuous.append(analysis.deviation / scales.deviation)
         smoothed = torch.stack(continuous, dim=1)
         k = min(self.params.scoring.smoothing_k, smoothed.shape[0])
-        if k > 1:
-            _, nbr = knn(analysis.aligned, analysis.aligned, k)
-            smoothed = smoothed[nbr].mean(dim=1)
+        _, nbr = knn(analysis.aligned, analysis.aligned, k)
+        smoothed = smoothed[nbr].mean(dim=1)
         branches = [smoothed]
         if self.params.deviation.enabled:
             branches.append((analysis.missing / scales.missing).unsqueeze(1))
         stacked = torch.cat(branches, dim=1)
-        return stacked.amax(dim=1) if self.params.scoring.fusion == "max" else stacked.sum(dim=1)
+        fused = stacked.sum(dim=1) if self.params.scoring.fusion == "sum" else stacked.amax(dim=1)
+        missing = stacked.argmax(dim=1) == stacked.shape[1] - 1 if self.params.deviation.enabled else fused < 0
+        if not self.params.scoring.dilate:
+            return FusedScores(point=fused, object_basis=fused, missing=missing)
+        spread, source = fused[nbr].max(dim=1)
+        return FusedScores(point=spread, object_basis=fused, missing=missing[nbr.gather(1, source.unsqueeze(1)).squeeze(1)])
 
-    def object_score(self, fused: torch.Tensor) -> float:
-        """Robust maximum: the mean of the ``object_top_k`` highest fused point scores."""
-        k = min(self.params.scoring.object_top_k, fused.shape[0])
-        return float(torch.topk(fused, k).values.mean())
+    def object_score(self, fused: FusedScores) -> float:
+        """Robust maximum: the mean of the ``object_top_k`` highest fused point scores (before dilation)."""
+        k = min(self.params.scoring.object_top_k, fused.object_basis.shape[0])
+        return float(torch.topk(fused.object_basis, k).values.mean())
 
-    def _decide(self, analysis: Analysis, fused: torch.Tensor, point_scores: bool) -> Verdict:
-        raw = self.object_score(fused)
+    def _decide(self, analysis: Analysis, fused_scores: FusedScores, point_scores: bool) -> Verdict:
+        raw = self.object_score(fused_scores)
+        fused = fused_scores.point
         calibration = self.model.calibration
         if calibration is None:
             return Verdict(Decision.ERROR, float("nan"), raw, reason="recipe is not calibrated")
@@ -240,7 +257,7 @@ class Inspector:
             hot = fused >= calibration.threshold
             scoring = self.params.scoring
             radius = scoring.region_radius_voxels * self.voxel
-            pts, sc, miss = analysis.pre.points[hot], calibration.normalize(fused[hot]), analysis.missing[hot] > 0
+            pts, sc, miss = analysis.pre.points[hot], calibration.normalize(fused[hot]), fused_scores.missing[hot]
             regions = extract_regions(pts, sc, miss, radius=radius, min_points=scoring.min_region_points)
             if not regions:
                 regions = extract_regions(pts, sc, miss, radius=radius, min_points=1)

@@ -29,6 +29,7 @@ class AlignmentParams(_Strict):
     coarse: Literal["none", "pca", "fpfh"] = Field("none", description="'none' for fixtured parts (small pose error)")
     max_distance_voxels: PositiveFloat = 8.0
     iterations: PositiveInt = 30
+    tolerance: PositiveFloat = Field(1e-4, description="ICP stops when the update rotates less than this (radians)")
     fitness_distance_voxels: PositiveFloat = Field(2.0, description="a point this close to the template matches it")
     min_fitness: float = Field(
         0.7, ge=0.0, le=1.0, description="share of matching points below which the scan is an ERROR (wrong part/pose)"
@@ -63,9 +64,10 @@ class DeviationParams(_Strict):
 class ScoringParams(_Strict):
     """Fusion of branch scores, object score and regions."""
 
-    fusion: Literal["max", "sum"] = "max"
+    fusion: Literal["sum", "max"] = Field("sum", description="combine the scaled branch scores by sum or max")
     smoothing_k: PositiveInt = 8
-    object_top_k: PositiveInt = 3
+    dilate: bool = Field(True, description="point score = max over the smoothing neighbourhood (whole defect area)")
+    object_top_k: PositiveInt = Field(10, description="object score = mean of this many highest point scores")
     region_radius_voxels: PositiveFloat = 2.5
     min_region_points: PositiveInt = 3
     sensitivity: float = Field(0.5, gt=0.0, lt=1.0)

@@ -45,6 +45,7 @@ def missing_evidence(
     gap_radius: float,
     full_coverage: float = 0.85,
     enclosure_k: int = 16,
+    enclosure_radius_factor: float = 4.0,
     rim_k: int = 4,
 ) -> tuple[torch.Tensor, torch.Tensor, float]:
     """Evidence of absent material, mapped onto the scan points at the rim of each gap.
@@ -53,7 +54,8 @@ def missing_evidence(
     nearest scan point. When the scan covers less than ``full_coverage`` of the template (a partial view from
     one side), only gaps *enclosed* by scan points count (a hole inside the visible area, not the edge of the
     view): a gap is enclosed when its ``enclosure_k`` nearest scan points surround it in its tangent plane
-    (largest angular gap below 180 degrees). Each gap's evidence goes to its ``rim_k`` nearest scan points.
+    (largest angular gap below 180 degrees), counting only scan points of its own surface sheet within
+    ``enclosure_radius_factor * gap_radius``. Each gap's evidence goes to its ``rim_k`` nearest scan points.
 
     Returns the per-scan-point evidence (N,) (0 where none), the per-template-point gap distance (T,) (0 where
     covered or not counted) and the coverage fraction.
@@ -64,7 +66,9 @@ def missing_evidence(
     coverage = float(1.0 - is_gap.float().mean())
     if coverage < full_coverage and bool(is_gap.any()):
         candidates = torch.nonzero(is_gap).squeeze(1)
-        enclosed = _enclosed(template[candidates], template_normals[candidates], points, enclosure_k)
+        enclosed = _enclosed(
+            template[candidates], template_normals[candidates], points, enclosure_k, enclosure_radius_factor * gap_radius
+        )
         is_gap = torch.zeros_like(is_gap)
         is_gap[candidates[enclosed]] = True
     template_gap = torch.where(is_gap, gap, torch.zeros_like(gap))
@@ -74,16 +78,32 @@ def missing_evidence(
     return evidence, template_gap, coverage
 
 
-def _enclosed(sites: torch.Tensor, normals: torch.Tensor, points: torch.Tensor, k: int) -> torch.Tensor:
-    """True where the ``k`` nearest ``points`` of each site surround it in the site's tangent plane."""
+def _enclosed(sites: torch.Tensor, normals: torch.Tensor, points: torch.Tensor, k: int, radius: float) -> torch.Tensor:
+    """True where scan points on the site's own surface sheet surround it.
+
+    Of the ``k`` nearest scan points, only those within ``radius`` and close to the site's tangent plane
+    (normal offset below half the tangential distance) count: points of another sheet (the far side of a
+    thin part, seen through it) must not make a site on the unscanned side look enclosed. The counted
+    points must leave no angular gap of 180 degrees or more around the site.
+    """
     k = min(k, points.shape[0])
-    _, idx = knn(sites, points, k)
+    d2, idx = knn(sites, points, k)
     offset = points[idx] - sites.unsqueeze(1)
     helper = torch.where(
         (normals[:, :1].abs() < 0.9), normals.new_tensor([1.0, 0.0, 0.0]), normals.new_tensor([0.0, 1.0, 0.0])
     )
     u = torch.nn.functional.normalize(torch.cross(normals, helper, dim=1), dim=1)
     v = torch.cross(normals, u, dim=1)
-    angles, _ = torch.atan2((offset * v.unsqueeze(1)).sum(2), (offset * u.unsqueeze(1)).sum(2)).sort(dim=1)
-    steps = torch.diff(angles, dim=1, append=angles[:, :1] + 2 * math.pi)
-    return steps.max(dim=1).values < math.pi
+    x, y = (offset * u.unsqueeze(1)).sum(2), (offset * v.unsqueeze(1)).sum(2)
+    height = (offset * normals.unsqueeze(1)).sum(2).abs()
+    usable = (d2 <= radius * radius) & (height <= 0.5 * (x * x + y * y).sqrt())
+    angles = torch.where(usable, torch.atan2(y, x), torch.full_like(x, math.inf))
+    angles, _ = angles.sort(dim=1)
+    count = usable.sum(dim=1)
+    first = angles[:, :1]
+    last_index = (count - 1).clamp_min(0).unsqueeze(1)
+    wrap = first + 2 * math.pi - angles.gather(1, last_index)
+    steps = torch.diff(angles, dim=1)
+    steps = torch.where(torch.isfinite(steps), steps, torch.zeros_like(steps))
+    largest = torch.maximum(steps.max(dim=1).values, wrap[:, 0])
+    return (count >= 3) & (largest < math.pi)

@@ -55,3 +55,13 @@ def test_edge_of_a_partial_view_is_not_missing_material_but_an_enclosed_hole_is(
     assert bool((template_gap[~half] == 0).all())
     assert bool((template_gap[hole] > 0).any())
     assert evidence.max().item() > 1.5
+
+
+def test_unscanned_far_side_of_a_thin_part_is_not_taken_for_a_hole() -> None:
+    top, normals = _plane(40)
+    bottom = top - torch.tensor([0.0, 0.0, 1.0])
+    template = torch.cat([top, bottom])
+    template_normals = torch.cat([normals, -normals])
+    _, template_gap, coverage = missing_evidence(top, template, template_normals, gap_radius=0.5)
+    assert coverage < 0.85
+    assert bool((template_gap == 0).all())

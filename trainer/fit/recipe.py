@@ -33,7 +33,7 @@ Progress = Callable[[str], None]
 class TrainOptions:
     """Training knobs that are not Inspector parameters."""
 
-    target_points: int = 16000
+    target_points: int = 12000
     augmentations: int = 2
     held_out_copies: int = 2
     scale_quantile: float = 0.999
