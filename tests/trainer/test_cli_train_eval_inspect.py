@@ -1,0 +1,62 @@
+"""`pcinspect train`, `eval` and `inspect` on a small Real3D-AD-layout dataset made of procedural parts."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge.cli import main
+from edge.io import PointCloud, write_cloud
+from trainer.data import synthetic_sample
+
+FAST = ["--target-points", "3000", "--set", "features.groups=96", "--set", "features.fpfh_radii_voxels=[3, 6]"]
+METRIC_KEYS = {"o_auroc", "p_auroc", "o_aupr", "p_aupr", "au_pro", "train_sec", "sec_per_cloud", "per_kind"}
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("bench")
+    rng = np.random.default_rng(11)
+    cls = root / "bracket"
+    for folder in ("train", "test", "gt"):
+        (cls / folder).mkdir(parents=True)
+    for i in range(3):
+        write_cloud(cls / "train" / f"{i}_template.pcd", PointCloud(synthetic_sample("bracket", "good", rng, 5000).points))
+    for j, kind in enumerate(["good", "good", "bulge", "hole"]):
+        sample = synthetic_sample("bracket", kind, rng, 5000, **({"radius": 0.08} if kind == "hole" else {}))
+        write_cloud(cls / "test" / f"{j}_{kind}.pcd", PointCloud(sample.points))
+        if kind != "good":
+            np.savetxt(cls / "gt" / f"{j}_{kind}.txt", np.column_stack([sample.points, sample.labels]), fmt="%.5f")
+    return root
+
+
+def test_train_writes_a_bundle_that_inspect_loads(dataset: Path, tmp_path: Path, capsys) -> None:
+    bundle = tmp_path / "bundle"
+    assert main(["train", "--data", str(dataset), "--format", "real3d", "--class", "bracket", "--out", str(bundle), *FAST]) == 0
+    assert "golden sample" in capsys.readouterr().out
+    good = dataset / "bracket" / "test" / "0_good.pcd"
+    assert main(["inspect", str(good), "--bundle", str(bundle), "--json"]) == 0
+    wire = json.loads(capsys.readouterr().out)
+    assert wire["verdict"] == "PASS" and wire["bundle"]["id"].startswith("bracket-")
+    png = tmp_path / "bulge.png"
+    bulge = dataset / "bracket" / "test" / "2_bulge.pcd"
+    assert main(["inspect", str(bulge), "--bundle", str(bundle), "--png", str(png)]) == 1
+    assert "FAIL" in capsys.readouterr().out and png.stat().st_size > 10_000
+
+
+def test_eval_writes_report_json_of_the_agreed_shape_with_a_baseline(dataset: Path, tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    assert main(["eval", "--data", str(dataset), "--format", "real3d", "--classes", "all", "--out", str(out), "--baseline", *FAST]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert set(report["classes"]) == {"bracket"}
+    assert METRIC_KEYS <= set(report["classes"]["bracket"]) and METRIC_KEYS <= set(report["mean"])
+    assert set(report["classes"]["bracket"]["per_kind"]) == {"bulge", "hole"}
+    assert len(report["variants"]) == 2
+    assert "| bracket |" in (out / "report.md").read_text()
+    assert list((out / "heatmaps").glob("*.png"))
+
+
+def test_train_rejects_an_unknown_parameter_override(dataset: Path, tmp_path: Path, capsys) -> None:
+    code = main(["train", "--data", str(dataset), "--class", "bracket", "--out", str(tmp_path / "b"), "--set", "features.nope=1"])
+    assert code == 1 and "unknown parameter 'features.nope'" in capsys.readouterr().err
