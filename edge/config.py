@@ -1,0 +1,198 @@
+"""Station YAML: the schema of one edge service's configuration (DESIGN.md sections 4-5).
+
+``load_config`` reads the file, applies ``PCINSPECT_ENDPOINT_<NAME>`` environment overrides, validates it and
+resolves relative paths against the file's folder. Every problem is reported as ``FILE: key.path: message``
+so an operator can fix the YAML without reading code. ``json_schema()`` is what ``pcinspect config schema``
+prints for editors (YAML language servers accept JSON Schema).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import reprlib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError, field_validator, model_validator
+
+ENV_PREFIX = "PCINSPECT_ENDPOINT_"
+_ENDPOINT = re.compile(r"^[@>]?(tcp://[^\s]+:(\d+|\*)|ipc://[^\s]+|inproc://[^\s]+)$")
+_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+
+
+class ConfigError(ValueError):
+    """The station file cannot be used; the message names the file, the key path and what was expected."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def endpoint_is_loopback(endpoint: str) -> bool:
+    """True for ipc/inproc endpoints and tcp endpoints on the loopback interface."""
+    address = endpoint.lstrip("@>")
+    if not address.startswith("tcp://"):
+        return True
+    host = address[len("tcp://"):].rsplit(":", 1)[0]
+    return host in _LOOPBACK_HOSTS or host.startswith("127.")
+
+
+class Endpoints(_Strict):
+    """ZeroMQ addresses. ``@addr`` binds, ``>addr`` connects; a bare address binds (the service is the server)."""
+
+    ingest: str = Field(description="frames in (PULL or SUB), e.g. tcp://*:5555")
+    verdicts: str = Field(description="verdicts and heartbeats out (PUB), e.g. tcp://*:5556")
+    query: str = Field(description="journal queries (REP), e.g. tcp://*:5557")
+    control: str = Field("tcp://127.0.0.1:5558", description="operator control (REP); must be loopback or ipc")
+
+    @field_validator("ingest", "verdicts", "query", "control")
+    @classmethod
+    def _zmq_endpoint(cls, value: str) -> str:
+        if not _ENDPOINT.match(value):
+            raise ValueError("expected a ZeroMQ endpoint: tcp://HOST:PORT, tcp://HOST:* (free port) or ipc://PATH")
+        return value
+
+    @field_validator("control")
+    @classmethod
+    def _loopback(cls, value: str) -> str:
+        if not endpoint_is_loopback(value):
+            raise ValueError("must be loopback (tcp://127.0.0.1:PORT) or ipc://PATH")
+        return value
+
+
+class Limits(_Strict):
+    """Point-count limits of a frame; a frame outside them is an ERROR without being inspected."""
+
+    min_points: PositiveInt = Field(1000, description="fewer points than this is an ERROR")
+    max_points: PositiveInt = Field(2_000_000, description="more points than this is an ERROR")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "Limits":
+        if self.min_points > self.max_points:
+            raise ValueError(f"min_points ({self.min_points}) must not exceed max_points ({self.max_points})")
+        return self
+
+
+class RecipeConfig(_Strict):
+    """One recipe the station serves: the bundle to load at start (and on SIGHUP) and optional own limits."""
+
+    bundle: Path = Field(description="bundle directory; relative paths are relative to this file")
+    limits: Limits | None = Field(None, description="overrides the station's limits for this recipe")
+
+
+class IngestConfig(_Strict):
+    """How frames are received."""
+
+    mode: Literal["pull", "sub"] = Field("pull", description="pull: lossless with backpressure; sub: lossy fan-out")
+    subscribe: str = Field("", description="SUB mode only: prefix the header frame must start with")
+    hwm: PositiveInt = Field(4, description="ZeroMQ receive high-water mark (messages buffered in the socket)")
+    queue: PositiveInt = Field(4, description="frames decoded and waiting for a worker (bounded queue)")
+
+
+class InspectConfig(_Strict):
+    """Where and how frames are inspected."""
+
+    backend: Literal["torch"] = Field("torch", description="inference backend; this build ships torch")
+    device: str = Field("cpu", description="torch device: cpu, cuda, cuda:1, ...")
+    workers: PositiveInt = Field(1, description="inspection threads sharing the loaded recipes")
+    torch_threads: PositiveInt | None = Field(None, description="torch CPU threads (default: torch's choice)")
+    deadline_ms: PositiveFloat = Field(5000.0, description="a frame waiting longer than this before inspection is an ERROR")
+
+
+class PublishConfig(_Strict):
+    """The verdict publisher."""
+
+    hwm: PositiveInt = Field(10_000, description="PUB send high-water mark per subscriber (slow ones drop beyond it)")
+    heartbeat_s: PositiveFloat = Field(1.0, description="seconds between heartbeats")
+    queue: PositiveInt = Field(64, description="verdicts waiting to be journaled and published")
+
+
+class JournalConfig(_Strict):
+    """The durable verdict journal (SQLite, WAL)."""
+
+    path: Path = Field(Path("journal.sqlite3"), description="database file; relative paths are relative to this file")
+    max_rows: PositiveInt = Field(1_000_000, description="keep at most this many verdicts")
+    max_age_days: PositiveFloat = Field(30.0, description="delete verdicts older than this")
+    synchronous: Literal["full", "normal"] = Field("full", description="full: fsync every verdict before publishing")
+    query_limit: PositiveInt = Field(1000, description="most verdicts one query reply carries")
+
+
+class ServiceConfig(_Strict):
+    """Process behaviour: shutdown and liveness."""
+
+    linger_ms: int = Field(2000, ge=0, description="how long sockets may flush on exit")
+    drain_s: PositiveFloat = Field(30.0, description="SIGTERM: most seconds spent finishing in-flight frames")
+    stall_s: PositiveFloat = Field(60.0, description="a stage silent this long stops the systemd watchdog pings")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class StationConfig(_Strict):
+    """One edge service: the station it serves, its sockets, recipes and behaviour."""
+
+    station: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="station name, used in topics verdict.<station>")
+    endpoints: Endpoints
+    recipes: dict[str, RecipeConfig] = Field(min_length=1, description="recipe name (the frame header's recipe) -> bundle")
+    ingest: IngestConfig = Field(default_factory=IngestConfig)
+    inspect: InspectConfig = Field(default_factory=InspectConfig)
+    limits: Limits = Field(default_factory=Limits)
+    publish: PublishConfig = Field(default_factory=PublishConfig)
+    journal: JournalConfig = Field(default_factory=JournalConfig)
+    service: ServiceConfig = Field(default_factory=ServiceConfig)
+
+    def limits_for(self, recipe: str) -> Limits:
+        """The point limits that apply to ``recipe``."""
+        own = self.recipes[recipe].limits
+        return own if own is not None else self.limits
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON Schema of the station file, for editors and CI linters."""
+    schema = StationConfig.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "pcinspect station"
+    return schema
+
+
+def load_config(path: str | Path, environ: dict[str, str] | None = None) -> StationConfig:
+    """Read, override from the environment, validate and resolve a station file; raise ConfigError."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
+    _apply_environment(raw, os.environ if environ is None else environ)
+    try:
+        config = StationConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: " + "; ".join(_describe(e) for e in exc.errors())) from None
+    return _resolved(config, path.resolve().parent)
+
+
+def _apply_environment(raw: dict[str, Any], environ: Any) -> None:
+    endpoints = raw.get("endpoints")
+    for name in Endpoints.model_fields:
+        value = environ.get(ENV_PREFIX + name.upper())
+        if value:
+            if not isinstance(endpoints, dict):
+                endpoints = raw["endpoints"] = {}
+            endpoints[name] = value
+
+
+def _describe(error: Any) -> str:
+    location = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    shown = "" if error["type"] == "missing" else f" (got {reprlib.repr(error['input'])})"
+    return f"{location}: {error['msg']}{shown}"
+
+
+def _resolved(config: StationConfig, base: Path) -> StationConfig:
+    recipes = {
+        name: recipe.model_copy(update={"bundle": base / recipe.bundle}) for name, recipe in config.recipes.items()
+    }
+    journal = config.journal.model_copy(update={"path": base / config.journal.path})
+    return config.model_copy(update={"recipes": recipes, "journal": journal})

@@ -1,0 +1,1 @@
+"""ZeroMQ stages of the edge service: ingest, inspect worker, publisher, journal, query, control."""

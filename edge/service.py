@@ -1,0 +1,260 @@
+"""The edge daemon: wires ingest -> workers -> publisher (+ journal), the query and control servers.
+
+Threads and their sockets (each socket is created and bound here, then used only by its thread):
+
+    ingest (PULL|SUB) --jobs queue--> worker x N --verdict queue--> publisher (PUB + journal writer)
+    query (REP, journal reader)       control (REP, calls back into this object)
+
+The main thread supervises: systemd notifications (READY after every bundle is loaded and smoke-tested,
+WATCHDOG while every stage is alive, RELOADING, STOPPING), SIGHUP reloads the configured bundles,
+SIGTERM/SIGINT drain: stop receiving, finish and publish in-flight frames, close with a bounded LINGER.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import signal
+import threading
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import zmq
+
+from edge.bundle import BundleError
+from edge.config import StationConfig
+from edge.logs import fields
+from edge.notify import Notifier
+from edge.pipeline import ingest as ingest_stage
+from edge.pipeline import publisher as publisher_stage
+from edge.pipeline.control import ControlHandler
+from edge.pipeline.ingest import Ingest
+from edge.pipeline.journal import Journal
+from edge.pipeline.liveness import Liveness
+from edge.pipeline.publisher import Publisher
+from edge.pipeline.query import QueryHandler
+from edge.pipeline.recipes import Loader, Recipes
+from edge.pipeline.sockets import ReplyServer, attach
+from edge.pipeline.worker import Worker
+
+log = logging.getLogger("edge.service")
+SUPERVISE_S = 0.2
+
+
+def inspector_loader(device: str) -> Loader:
+    """Loads bundles with the real Inspector (hash check + golden-sample smoke test) on ``device``."""
+    from edge.inspector import Inspector
+
+    return lambda path: Inspector.from_bundle(path, device)
+
+
+class Service:
+    """One station's edge service. ``start()`` then ``run()`` (blocking) or ``shutdown()`` from a test."""
+
+    def __init__(self, config: StationConfig, *, loader: Loader | None = None, notifier: Notifier | None = None,
+                 context: zmq.Context | None = None) -> None:
+        self.config = config
+        self.recipes = Recipes(loader or inspector_loader(config.inspect.device))
+        self.notifier = notifier or Notifier()
+        self.context = context or zmq.Context()
+        self._own_context = context is None
+        self.liveness = Liveness()
+        self.jobs: queue.Queue = queue.Queue(maxsize=config.ingest.queue)
+        self.verdicts: queue.Queue = queue.Queue(maxsize=config.publish.queue)
+        self.paused = threading.Event()
+        self.addresses: dict[str, str] = {}
+        self.state = "starting"
+        self.started_at = time.time()
+        self._stop = threading.Event()
+        self._hup = threading.Event()
+        self._reload_lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+
+    # lifecycle -----------------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Load and smoke-test every recipe, open the journal, bind the sockets, start the stages."""
+        cfg = self.config
+        if cfg.inspect.torch_threads:
+            import torch
+
+            torch.set_num_threads(cfg.inspect.torch_threads)
+        # Frames are inspected straight from the (read-only) ZeroMQ buffer; the Inspector never writes its input.
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        self.recipes.load_all({name: recipe.bundle for name, recipe in cfg.recipes.items()})
+        journal = Journal(cfg.journal.path, synchronous=cfg.journal.synchronous, max_rows=cfg.journal.max_rows,
+                          max_age_days=cfg.journal.max_age_days)
+        journal.apply_retention()
+        reader = Journal(cfg.journal.path, readonly=True)
+        pub = self._socket("verdicts", zmq.PUB, sndhwm=cfg.publish.hwm)
+        self.publisher = Publisher(pub, cfg.station, self.verdicts, journal, cfg.publish.heartbeat_s,
+                                   self._heartbeat, self.liveness, cfg.service.linger_ms)
+        self.workers = [Worker(i, cfg.station, self.jobs, self.verdicts, self.recipes, cfg.inspect.deadline_ms,
+                               self.liveness) for i in range(cfg.inspect.workers)]
+        kind = zmq.PULL if cfg.ingest.mode == "pull" else zmq.SUB
+        source = self._socket("ingest", kind, rcvhwm=cfg.ingest.hwm)
+        if kind == zmq.SUB:
+            source.setsockopt(zmq.SUBSCRIBE, cfg.ingest.subscribe.encode())
+        self.ingest = Ingest(source, self.jobs, self._limits, self.paused, self.liveness, drain_max=cfg.ingest.hwm)
+        self.query = ReplyServer("query", self._socket("query", zmq.REP), QueryHandler(reader, cfg.journal.query_limit))
+        self.control = ReplyServer("control", self._socket("control", zmq.REP), ControlHandler(self))
+        self._threads = [self.publisher, *self.workers, self.ingest, self.query, self.control]
+        for thread in self._threads:
+            thread.start()
+        self.state = "running"
+        summary = ", ".join(f"{n}={self.recipes.current(n).inspector.bundle_id}" for n in self.recipes.names())
+        log.info("serving", extra=fields(station=cfg.station, endpoints=self.addresses, bundles=summary))
+        self.notifier.ready(status=f"serving {summary}")
+
+    def run(self) -> int:
+        """Serve until SIGTERM/SIGINT (or ``request_stop``), then drain; the process exit code."""
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, lambda *_: self.request_stop())
+            signal.signal(signal.SIGINT, lambda *_: self.request_stop())
+            signal.signal(signal.SIGHUP, lambda *_: self._hup.set())
+        if self.state == "starting":
+            self.start()
+        ping_s = min(self.notifier.watchdog_s / 2, 1.0) if self.notifier.watchdog_s else 1.0
+        next_ping = 0.0
+        while not self._stop.wait(SUPERVISE_S):
+            if self._hup.is_set():
+                self._hup.clear()
+                self.reload()
+            if time.monotonic() >= next_ping:
+                next_ping = time.monotonic() + ping_s
+                stalled = self.liveness.stalled(self.config.service.stall_s)
+                if stalled:
+                    log.error("stage stalled; withholding watchdog ping", extra=fields(stages=stalled))
+                else:
+                    self.notifier.watchdog()
+        return self.shutdown()
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    def request_reload(self) -> None:
+        """What SIGHUP does: reload the configured bundles from the supervising thread."""
+        self._hup.set()
+
+    def shutdown(self) -> int:
+        """Drain: stop receiving, publish every in-flight verdict, close sockets; 0 when fully drained."""
+        self.state = "draining"
+        self.notifier.stopping()
+        log.info("draining", extra=fields(queued=self.jobs.qsize()))
+        deadline = time.monotonic() + self.config.service.drain_s
+        self.ingest.stop()
+        drained = self._join(self.ingest, deadline)
+        if not drained:
+            self.ingest.stop(abort=True)
+        for _ in self.workers:
+            drained &= self._put(self.jobs, ingest_stage.STOP, deadline)
+        for worker in self.workers:
+            drained &= self._join(worker, deadline)
+        drained &= self._put(self.verdicts, publisher_stage.STOP, deadline)
+        drained &= self._join(self.publisher, deadline + self.config.service.linger_ms / 1000)
+        for server in (self.query, self.control):
+            server.stop()
+            server.join(timeout=1.0)
+        stuck = [t.name for t in self._threads if t.is_alive()]
+        if self._own_context and not stuck:
+            self.context.term()
+        self.notifier.close()
+        self.state = "stopped"
+        log.info("stopped", extra=fields(drained=drained, stuck=stuck, frames=self.publisher.frames))
+        return 0 if drained and not stuck else 1
+
+    # control target -------------------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        return {
+            "station": self.config.station, "state": self.state, "pid": os.getpid(),
+            "uptime_s": round(time.time() - self.started_at, 3), "recipes": self.recipes.describe(),
+            "received": self.ingest.received, "frames": self.publisher.frames, "errors": self.publisher.errors,
+            "last_seq": self.publisher.last_seq,
+            "queue": {"depth": self.jobs.qsize(), "capacity": self.config.ingest.queue},
+            "endpoints": self.addresses,
+        }
+
+    def reload(self, bundle: str | None = None, recipe: str | None = None) -> dict[str, Any]:
+        """Load a bundle (or, without one, every configured bundle) beside the running one and swap it in.
+
+        A failure keeps the running bundle and is reported in the reply and the log.
+        """
+        with self._reload_lock:
+            self.notifier.reloading()
+            try:
+                if bundle is not None:
+                    return self._reload_one(Path(bundle), recipe)
+                results = {}
+                for name, configured in self.config.recipes.items():
+                    if recipe is None or recipe == name:
+                        results[name] = self._reload_one(configured.bundle, name)
+                ok = all(r["ok"] for r in results.values()) and bool(results)
+                return {"ok": ok, "recipes": results, **({} if results else {"error": f"unknown recipe '{recipe}'"})}
+            finally:
+                self.notifier.ready()
+
+    def rollback(self, recipe: str | None = None) -> dict[str, Any]:
+        name, loaded = self.recipes.rollback(recipe)
+        log.warning("rolled back", extra=fields(recipe=name, bundle=loaded.describe()))
+        return {"recipe": name, "bundle": loaded.describe()}
+
+    def pause(self) -> None:
+        self.paused.set()
+        self.state = "paused"
+        log.info("paused: not receiving frames")
+
+    def resume(self) -> None:
+        self.paused.clear()
+        self.state = "running"
+        log.info("resumed")
+
+    # internals ------------------------------------------------------------------------------------------
+    def _reload_one(self, path: Path, recipe: str | None) -> dict[str, Any]:
+        try:
+            name, loaded = self.recipes.reload(path, recipe)
+        except BundleError as exc:
+            log.error("reload failed; keeping the running bundle", extra=fields(bundle=str(path), error=str(exc)))
+            return {"ok": False, "error": str(exc)}
+        log.info("reloaded", extra=fields(recipe=name, bundle=loaded.describe()))
+        return {"ok": True, "recipe": name, "bundle": loaded.describe()}
+
+    def _socket(self, name: str, kind: int, **options: int) -> zmq.Socket:
+        socket = self.context.socket(kind)
+        socket.linger = self.config.service.linger_ms
+        for option, value in options.items():
+            setattr(socket, option, value)
+        endpoint = getattr(self.config.endpoints, name)
+        try:
+            self.addresses[name] = attach(socket, endpoint, bind=True)
+        except zmq.ZMQError as exc:
+            socket.close(linger=0)
+            raise OSError(f"endpoints.{name}: cannot use {endpoint}: {exc}") from None
+        return socket
+
+    def _limits(self, recipe: str) -> tuple[int, int] | None:
+        if recipe not in self.config.recipes:
+            return None
+        limits = self.config.limits_for(recipe)
+        return limits.min_points, limits.max_points
+
+    def _heartbeat(self) -> dict[str, Any]:
+        bundles = {}
+        for name in self.recipes.names():
+            inspector = self.recipes.current(name).inspector
+            bundles[name] = {"id": inspector.bundle_id, "sha256": inspector.bundle_sha256}
+        return {"state": self.state, "bundle": bundles, "queue": self.jobs.qsize()}
+
+    @staticmethod
+    def _join(thread: threading.Thread, deadline: float) -> bool:
+        thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        return not thread.is_alive()
+
+    @staticmethod
+    def _put(target: queue.Queue, item: Any, deadline: float) -> bool:
+        try:
+            target.put(item, timeout=max(0.01, deadline - time.monotonic()))
+            return True
+        except queue.Full:
+            return False

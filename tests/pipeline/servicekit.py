@@ -1,0 +1,126 @@
+"""Helpers for the service tests: station configs on loopback, a stub Inspector, a scanner+PLC client."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+import zmq
+
+from edge.config import StationConfig
+from edge.pipeline.codec import encode, make_header
+from edge.pipeline.sockets import request
+from edge.service import Service
+from edge.verdict import Decision, Verdict
+
+POINTS = 5000
+RAISE_MARK = -12345.0
+TIMEOUT_S = 20.0
+
+
+def variant_bundle(bundle: Path, dest: Path, bundle_id: str) -> Path:
+    """A copy of ``bundle`` with another bundle_id (so its verdicts are distinguishable)."""
+    shutil.copytree(bundle, dest)
+    manifest = yaml.safe_load((dest / "bundle.yaml").read_text())
+    manifest["bundle_id"] = bundle_id
+    (dest / "bundle.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False))
+    return dest
+
+
+class StubInspector:
+    """Answers PASS in ``delay`` seconds; raises when the first coordinate is RAISE_MARK."""
+
+    def __init__(self, bundle_id: str, delay: float = 0.0) -> None:
+        self.bundle_id = bundle_id
+        self.bundle_sha256 = "f" * 64
+        self.delay = delay
+
+    def inspect(self, points: np.ndarray) -> Verdict:
+        if points[0, 0] == RAISE_MARK:
+            raise RuntimeError("boom")
+        time.sleep(self.delay)
+        return Verdict(Decision.PASS, 0.1, 0.01, timing_ms={"stub": self.delay * 1e3, "total": self.delay * 1e3})
+
+
+def station(tmp_path: Path, bundles: dict[str, Path], endpoints: str = "tcp", **sections: Any) -> StationConfig:
+    """A station on free loopback TCP ports (or ipc sockets in ``tmp_path``), journal in ``tmp_path``."""
+    if endpoints == "tcp":
+        ends = {name: "tcp://127.0.0.1:*" for name in ("ingest", "verdicts", "query", "control")}
+    else:
+        ends = {name: f"ipc://{tmp_path}/{name}.sock" for name in ("ingest", "verdicts", "query", "control")}
+    raw: dict[str, Any] = {
+        "station": "test", "endpoints": ends, "recipes": {k: {"bundle": str(v)} for k, v in bundles.items()},
+        "journal": {"path": str(tmp_path / "journal.sqlite3"), "synchronous": "normal"},
+        "publish": {"heartbeat_s": 0.2}, "limits": {"min_points": 100}, "service": {"linger_ms": 200},
+    }
+    for section, values in sections.items():
+        raw[section] = {**raw.get(section, {}), **values} if isinstance(values, dict) else values
+    return StationConfig.model_validate(raw)
+
+
+class Line:
+    """A scanner (PUSH) and a PLC (SUB + REQ) talking to one service."""
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
+        self.context = zmq.Context()
+        self.push = self.context.socket(zmq.PUSH)
+        self.push.linger = 0
+        self.push.sndtimeo = int(TIMEOUT_S * 1000)
+        self.push.connect(service.addresses["ingest"])
+        self.sub = self.context.socket(zmq.SUB)
+        self.sub.linger = 0
+        self.sub.setsockopt(zmq.SUBSCRIBE, b"")
+        self.sub.connect(service.addresses["verdicts"])
+        self.heartbeat()
+        self.seq = 0
+
+    def send(self, points: np.ndarray, **header: Any) -> dict[str, Any]:
+        """Push one valid frame (header fields overridable); returns its header."""
+        self.seq += 1
+        fields = {"frame_id": f"F{self.seq:04d}", "part_id": f"P{self.seq:04d}", "recipe": "bracket",
+                  "seq": self.seq, "n": len(points), "ts": time.time(), **header}
+        full = make_header(**fields)
+        self.push.send_multipart(encode(full, points))
+        return full
+
+    def send_raw(self, parts: list[bytes]) -> None:
+        self.push.send_multipart(parts)
+
+    def next(self, topic: bytes, timeout_s: float = TIMEOUT_S) -> dict[str, Any]:
+        end = time.monotonic() + timeout_s
+        while time.monotonic() < end:
+            if self.sub.poll(100):
+                got, body = self.sub.recv_multipart()
+                if got.startswith(topic):
+                    return json.loads(body)
+        raise AssertionError(f"no {topic.decode()} message within {timeout_s} s")
+
+    def verdict(self, timeout_s: float = TIMEOUT_S) -> dict[str, Any]:
+        return self.next(b"verdict.", timeout_s)
+
+    def heartbeat(self, timeout_s: float = TIMEOUT_S) -> dict[str, Any]:
+        return self.next(b"heartbeat.", timeout_s)
+
+    def query(self, message: dict[str, Any]) -> dict[str, Any]:
+        return request(self.context, self.service.addresses["query"], message, TIMEOUT_S)
+
+    def control(self, message: dict[str, Any]) -> dict[str, Any]:
+        return request(self.context, self.service.addresses["control"], message, TIMEOUT_S)
+
+    def close(self) -> None:
+        self.context.destroy(linger=0)
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float = TIMEOUT_S, what: str = "condition") -> None:
+    end = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)

@@ -1,0 +1,71 @@
+"""Station YAML: the example validates, errors name file/key/expected value, env overrides endpoints."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from edge.cli import main
+from edge.config import ConfigError, load_config
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO / "config" / "station.example.yaml"
+
+
+def write(tmp_path: Path, raw: dict) -> Path:
+    path = tmp_path / "station.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def minimal() -> dict:
+    return {"station": "s1", "recipes": {"bracket": {"bundle": "bundles/bracket"}},
+            "endpoints": {"ingest": "tcp://*:5555", "verdicts": "tcp://*:5556", "query": "tcp://*:5557"}}
+
+
+def test_example_station_file_is_valid_and_sets_every_section() -> None:
+    config = load_config(EXAMPLE, environ={})
+    raw = yaml.safe_load(EXAMPLE.read_text())
+    assert set(raw) == set(type(config).model_fields)
+    assert config.limits_for("bracket").min_points == 5000
+
+
+def test_relative_paths_resolve_against_the_file_and_defaults_apply(tmp_path) -> None:
+    config = load_config(write(tmp_path, minimal()), environ={})
+    assert config.recipes["bracket"].bundle == tmp_path / "bundles" / "bracket"
+    assert config.journal.path == tmp_path / "journal.sqlite3"
+    assert config.ingest.mode == "pull" and config.endpoints.control == "tcp://127.0.0.1:5558"
+
+
+def test_environment_overrides_endpoints(tmp_path) -> None:
+    config = load_config(write(tmp_path, minimal()), environ={"PCINSPECT_ENDPOINT_INGEST": "ipc:///run/scan.sock"})
+    assert config.endpoints.ingest == "ipc:///run/scan.sock"
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda r: r["endpoints"].pop("query"), "endpoints.query: Field required"),
+    (lambda r: r.update(ingest={"mode": "push"}), "ingest.mode: Input should be 'pull' or 'sub' (got 'push')"),
+    (lambda r: r["endpoints"].update(control="tcp://10.1.2.3:5558"), "endpoints.control: Value error, must be loopback"),
+    (lambda r: r.update(limits={"min_points": 10, "max_points": 5}), "limits: Value error, min_points (10)"),
+    (lambda r: r.update(colour="red"), "colour: Extra inputs are not permitted"),
+    (lambda r: r["recipes"]["bracket"].pop("bundle"), "recipes.bracket.bundle: Field required"),
+])
+def test_invalid_station_file_names_file_key_path_and_expectation(tmp_path, change, message) -> None:
+    raw = minimal()
+    change(raw)
+    path = write(tmp_path, raw)
+    with pytest.raises(ConfigError) as info:
+        load_config(path, environ={})
+    assert str(info.value).startswith(f"{path}: ") and message in str(info.value)
+
+
+def test_config_check_and_schema_commands(tmp_path, capsys) -> None:
+    assert main(["config", "check", str(write(tmp_path, minimal()))]) == 0
+    assert main(["config", "check", str(write(tmp_path, {"station": "s1"}))]) == 2
+    assert "endpoints: Field required" in capsys.readouterr().err
+    assert main(["config", "schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    assert {"station", "endpoints", "recipes", "journal"} <= set(schema["properties"])
