@@ -41,9 +41,23 @@ def fpfh_radii(params: FeatureParams, voxel_size: float) -> list[float]:
     return [radii[len(radii) // 2]] if params.mode == "baseline" else radii
 
 
-def describe(points: torch.Tensor, params: FeatureParams, voxel_size: float) -> Descriptors:
-    """Normals, multi-scale FPFH and (``agcs`` mode) AGCS group descriptors of ``points`` (P, 3)."""
-    normals = estimate_normals(points, min(params.normals_k, points.shape[0]))
+def neighbour_count(params: FeatureParams) -> int:
+    """How many nearest neighbours (self included) :func:`describe` uses: normals and AGCS variation."""
+    return max(params.normals_k, params.variation_k + 1)
+
+
+def describe(
+    points: torch.Tensor, params: FeatureParams, voxel_size: float, *, neighbors: torch.Tensor | None = None
+) -> Descriptors:
+    """Normals, multi-scale FPFH and (``agcs`` mode) AGCS group descriptors of ``points`` (P, 3).
+
+    ``neighbors`` (P, k) are the nearest points of each point, itself first, with k at least
+    :func:`neighbour_count`; one search then serves the normals and the AGCS variation (and the caller's
+    smoothing). Computed here when not given.
+    """
+    if neighbors is None:
+        _, neighbors = knn(points, points, min(neighbour_count(params), points.shape[0]))
+    normals = estimate_normals(points, neighbors=neighbors[:, : params.normals_k])
     histograms = fpfh_multiscale(
         points, normals, radii=fpfh_radii(params, voxel_size), max_nn=params.fpfh_max_nn, dtype=torch.float32
     )
@@ -51,7 +65,7 @@ def describe(points: torch.Tensor, params: FeatureParams, voxel_size: float) -> 
     if params.mode == "baseline":
         return Descriptors(normals=normals, vectors=local)
     groups = min(params.groups, points.shape[0])
-    centers = agcs(points, local, groups, params.alpha, k=min(params.variation_k, points.shape[0] - 1))
+    centers = agcs(points, local, groups, params.alpha, neighbors=neighbors[:, 1 : params.variation_k + 1])
     _, members = group_points(points, centers, min(params.group_size, points.shape[0]))
     return Descriptors(normals=normals, vectors=local[members].mean(dim=1), centers=centers, members=members)
 

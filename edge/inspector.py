@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from edge.bundle import Bundle, BundleError, load_bundle
-from edge.features import describe, feature_point_scores
+from edge.features import describe, feature_point_scores, neighbour_count
 from edge.geometry.alignment import align, apply_transform
 from edge.geometry.knn import knn
 from edge.io.cloud import PointCloud
@@ -72,10 +72,12 @@ class RecipeModel:
 
 @dataclass
 class Analysis:
-    """Raw per-branch scores of the processed points of one scan (before fusion and calibration)."""
+    """Raw per-branch scores of the processed points of one scan (before fusion and calibration), and each
+    processed point's nearest neighbours (itself first), shared by the normals, AGCS and smoothing."""
 
     pre: Preprocessed
     aligned: torch.Tensor
+    neighbors: torch.Tensor
     feature: torch.Tensor
     deviation: torch.Tensor
     missing: torch.Tensor
@@ -171,10 +173,12 @@ class Inspector:
                 f"{params.alignment.min_fitness:.0%}): wrong part, wrong recipe or pose outside the fixture's range"
             )
         with timer.stage("features"):
-            descriptors = describe(aligned, params.features, self.voxel)
+            k = min(max(neighbour_count(params.features), params.scoring.smoothing_k), aligned.shape[0])
+            _, neighbors = knn(aligned, aligned, k)
+            descriptors = describe(aligned, params.features, self.voxel, neighbors=neighbors)
         with timer.stage("memory_bank"):
             feature = feature_point_scores(aligned, descriptors, self.model.bank)
-        return Analysis(pre, aligned, feature, deviation, missing, coverage, fitness)
+        return Analysis(pre, aligned, neighbors, feature, deviation, missing, coverage, fitness)
 
     def _align(self, points: torch.Tensor) -> torch.Tensor:
         alignment = self.params.alignment
@@ -225,8 +229,7 @@ class Inspector:
         if self.params.deviation.enabled:
             continuous.append(analysis.deviation / scales.deviation)
         smoothed = torch.stack(continuous, dim=1)
-        k = min(self.params.scoring.smoothing_k, smoothed.shape[0])
-        _, nbr = knn(analysis.aligned, analysis.aligned, k)
+        nbr = analysis.neighbors[:, : self.params.scoring.smoothing_k]
         smoothed = smoothed[nbr].mean(dim=1)
         branches = [smoothed]
         if self.params.deviation.enabled:
