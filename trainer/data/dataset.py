@@ -13,7 +13,7 @@ import numpy as np
 from edge.io import read_cloud
 from trainer.data.errors import DatasetError
 from trainer.data.groundtruth import read_ground_truth
-from trainer.data.sample import GOOD, Sample
+from trainer.data.sample import GOOD, Sample, parse_kind
 
 TRAIN = "train"
 TEST = "test"
@@ -142,3 +142,36 @@ def check_split(split: str) -> None:
     """Raise ValueError unless `split` is `train` or `test`."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+
+
+def load_layout(
+    root: str | Path,
+    class_name: str,
+    split: str,
+    *,
+    gt_folder: str,
+    good_needs_gt: bool,
+    points_from_gt: bool,
+) -> CloudDataset:
+    """The split of a `<class>/{train,test,<gt_folder>}` benchmark layout (Real3D-AD, Anomaly-ShapeNet).
+
+    Training clouds are normal and unlabelled. A test cloud's kind is the word of its file name and its
+    labels come from `<gt_folder>/<stem>.txt`, which anomalous clouds (and, with ``good_needs_gt``, normal
+    ones) must have; ``points_from_gt`` takes the points from that file too (the Real3D-AD convention).
+    """
+    check_split(split)
+    folder = class_folder(root, class_name)
+    clouds = list_files(folder / split, (".pcd",), split)
+    if split == TRAIN:
+        return CloudDataset(SampleSource(p, class_name, GOOD, split) for p in clouds)
+    sources = []
+    for cloud in clouds:
+        kind = parse_kind(cloud.stem)
+        gt: Path | None = folder / gt_folder / f"{cloud.stem}.txt"
+        if not gt.is_file():
+            if kind != GOOD or good_needs_gt:
+                what = "test cloud" if good_needs_gt else "anomalous test cloud"
+                raise DatasetError(cloud, f"{what} has no ground truth {gt}")
+            gt = None
+        sources.append(SampleSource(cloud, class_name, kind, split, gt=gt, points_from_gt=points_from_gt))
+    return CloudDataset(sources)
