@@ -1,4 +1,8 @@
-"""`pcinspect control OP`: talk to a running service's control socket (status, reload, rollback, pause, resume)."""
+"""`pcinspect control OP`: talk to a running service's control socket (status, reload, rollback, pause, resume).
+
+The edge's own control socket is loopback or ipc and therefore plain; the CURVE options are for a control
+endpoint reached through a CURVE server (for instance a relay on the line network).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from pathlib import Path
 
 import zmq
 
+from edge.cli.keys import add_client_options, client_curve
 from edge.config import ENV_PREFIX, ConfigError, load_config
 from edge.pipeline.control import OPS
 from edge.pipeline.sockets import request
@@ -26,6 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     where.add_argument("--endpoint", help=f"control endpoint (default: ${ENV_PREFIX}CONTROL or {DEFAULT_ENDPOINT})")
     where.add_argument("--config", type=Path, help="take the control endpoint from this station file")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the reply (loads take time)")
+    add_client_options(parser)
     parser.set_defaults(func=run)
 
 
@@ -41,9 +47,10 @@ def run(args: argparse.Namespace) -> int:
         message["bundle"] = str(args.bundle.resolve())
     if args.recipe:
         message["recipe"] = args.recipe
+    curve = client_curve(args, endpoint)
     context = zmq.Context()
     try:
-        reply = request(context, endpoint, message, args.timeout)
+        reply = request(context, endpoint, message, args.timeout, curve)
     except TimeoutError as exc:
         print(f"pcinspect control: {exc}", file=sys.stderr)
         return 2

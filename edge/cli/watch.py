@@ -2,7 +2,9 @@
 
 It prints every verdict once, in ``seq`` order. It tracks the last ``seq`` seen and asks the query socket for
 ``since_seq`` whenever it could have missed something: a jump in ``seq``, a heartbeat announcing a newer
-``seq`` than the last one seen (loss at the tail), or a reconnect of the SUB socket.
+``seq`` than the last one seen (loss at the tail), or a reconnect of the SUB socket. Against a station whose
+endpoints are not loopback, both sockets use the CURVE keys given by ``--curve-client-cert`` and
+``--curve-server-key``.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from typing import Any
 import zmq
 from zmq.utils.monitor import recv_monitor_message
 
+from edge.cli.keys import add_client_options, client_curve
+from edge.pipeline.security import ClientCurve
 from edge.pipeline.sockets import attach, request
 
 Sink = Callable[[dict[str, Any], str], None]
@@ -31,6 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--count", type=int, help="exit after this many verdicts")
     parser.add_argument("--duration", type=float, help="exit after this many seconds")
     parser.add_argument("--json", action="store_true", help="one JSON verdict per line")
+    add_client_options(parser)
     parser.set_defaults(func=run)
 
 
@@ -38,14 +43,17 @@ class Watcher:
     """Subscriber state machine; ``deliver`` is called once per verdict with how it arrived (live|recovered)."""
 
     def __init__(self, context: zmq.Context, verdicts: str, query: str, deliver: Sink, *, station: str = "",
-                 since: int | None = None, query_timeout_s: float = 5.0) -> None:
+                 since: int | None = None, query_timeout_s: float = 5.0, curve: ClientCurve | None = None) -> None:
         self.context = context
         self.query = query
         self.deliver = deliver
         self.last_seq = since
         self.query_timeout_s = query_timeout_s
+        self.curve = curve
         self.socket = context.socket(zmq.SUB)
         self.socket.linger = 0
+        if curve is not None:
+            curve.apply(self.socket)
         suffix = f".{station}" if station else ""
         for topic in (f"verdict{suffix}", f"heartbeat{suffix}"):
             self.socket.setsockopt(zmq.SUBSCRIBE, topic.encode())
@@ -83,7 +91,7 @@ class Watcher:
         while True:
             try:
                 reply = request(self.context, self.query, {"op": "get", "since_seq": self.last_seq},
-                                self.query_timeout_s)
+                                self.query_timeout_s, self.curve)
             except TimeoutError as exc:
                 print(f"warning: catch-up postponed: {exc}", file=sys.stderr)
                 return
@@ -139,8 +147,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"{verdict.get('seq')!s:>8} {verdict.get('station')} {verdict.get('part_id')} {verdict['verdict']:<5} "
               f"score {score} [{how}]{reason}", flush=True)
 
+    curve = client_curve(args, args.verdicts, args.query)
     context = zmq.Context()
-    watcher = Watcher(context, args.verdicts, args.query, show, station=args.station, since=args.since)
+    watcher = Watcher(context, args.verdicts, args.query, show, station=args.station, since=args.since, curve=curve)
     end = time.monotonic() + args.duration if args.duration else None
     try:
         while (args.count is None or seen < args.count) and (end is None or time.monotonic() < end):

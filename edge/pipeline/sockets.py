@@ -1,7 +1,8 @@
 """ZeroMQ plumbing shared by the stages: endpoint attachment, a REP server thread and a REQ client call.
 
 Endpoints follow CZMQ's convention: ``@addr`` binds, ``>addr`` connects, a bare address takes the caller's
-default. Every socket gets a LINGER so closing never hangs.
+default. Every socket gets a LINGER so closing never hangs. A client of an endpoint that is not loopback
+passes its CURVE keys (``edge.pipeline.security.ClientCurve``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 import zmq
 
 from edge.logs import fields
+from edge.pipeline.security import ClientCurve
 
 log = logging.getLogger("edge.pipeline")
 POLL_MS = 100
@@ -33,10 +35,17 @@ def attach(socket: zmq.Socket, endpoint: str, *, bind: bool) -> str:
     return endpoint
 
 
-def request(context: zmq.Context, endpoint: str, message: dict[str, Any], timeout_s: float = 10.0) -> dict[str, Any]:
-    """One REQ/REP exchange (connecting by default); raise TimeoutError when no reply arrives in time."""
+def request(context: zmq.Context, endpoint: str, message: dict[str, Any], timeout_s: float = 10.0,
+            curve: ClientCurve | None = None) -> dict[str, Any]:
+    """One REQ/REP exchange (connecting by default); raise TimeoutError when no reply arrives in time.
+
+    A CURVE server that does not admit ``curve`` (or a plain request to a CURVE server) never answers, so an
+    unauthorized client sees the same TimeoutError as an absent server.
+    """
     socket = context.socket(zmq.REQ)
     socket.linger = 0
+    if curve is not None:
+        curve.apply(socket)
     try:
         attach(socket, endpoint, bind=False)
         socket.send_json(message)

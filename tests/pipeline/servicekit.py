@@ -124,3 +124,32 @@ def wait_for(condition: Callable[[], bool], timeout_s: float = TIMEOUT_S, what: 
         if time.monotonic() > end:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.02)
+
+
+def curve_keys(folder: Path) -> dict[str, Path]:
+    """Key pairs for a station, an allowed client ("plc") and an unlisted one ("intruder"), plus the allow-list."""
+    from edge.pipeline.security import generate
+
+    keys = folder / "keys"
+    for name in ("station", "plc", "intruder"):
+        generate(name, keys)
+    allowed = folder / "allowed"
+    allowed.mkdir()
+    shutil.copy(keys / "plc.key", allowed)
+    return {"station": keys / "station.key", "station_secret": keys / "station.key_secret", "allowed": allowed,
+            "plc": keys / "plc.key_secret", "intruder": keys / "intruder.key_secret"}
+
+
+def open_station(tmp_path: Path, bundles: dict[str, Path], keys: dict[str, Path], **sections: Any) -> StationConfig:
+    """Like ``station`` but ingest, verdicts and query bind every interface (tcp://0.0.0.0:*), with CURVE keys."""
+    security = {"server_secret_key": str(keys["station_secret"]), "client_keys_dir": str(keys["allowed"]),
+                **sections.pop("security", {})}
+    loopback = station(tmp_path, bundles, security=security, **sections)
+    raw = loopback.model_dump(mode="json")
+    raw["endpoints"].update({name: "tcp://0.0.0.0:*" for name in ("ingest", "verdicts", "query")})
+    return StationConfig.model_validate(raw)
+
+
+def via_loopback(bound: str) -> str:
+    """The address a local client connects to for a service bound to ``tcp://0.0.0.0:PORT``."""
+    return bound.replace("0.0.0.0", "127.0.0.1")

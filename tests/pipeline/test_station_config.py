@@ -23,7 +23,8 @@ def write(tmp_path: Path, raw: dict) -> Path:
 
 def minimal() -> dict:
     return {"station": "s1", "recipes": {"bracket": {"bundle": "bundles/bracket"}},
-            "endpoints": {"ingest": "tcp://*:5555", "verdicts": "tcp://*:5556", "query": "tcp://*:5557"}}
+            "endpoints": {"ingest": "tcp://*:5555", "verdicts": "tcp://*:5556", "query": "tcp://*:5557"},
+            "security": {"server_secret_key": "keys/s1.key_secret", "client_keys_dir": "clients"}}
 
 
 def test_example_station_file_is_valid_and_sets_every_section() -> None:

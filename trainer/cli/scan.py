@@ -2,7 +2,8 @@
 
 Frames come from point-cloud files in a folder (cycled) or from procedural parts with synthetic defects
 (which is why this command lives in the trainer: the edge never imports it). PUSH blocks when the service
-applies backpressure, exactly like a real scanner driver would.
+applies backpressure, exactly like a real scanner driver would. An ingest endpoint that is not loopback
+needs the scanner's CURVE keys (``--curve-client-cert``, ``--curve-server-key``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import zmq
 
+from edge.cli.keys import add_client_options, client_curve
 from edge.io import read_cloud
 from edge.pipeline.codec import encode, make_header
 from edge.pipeline.sockets import attach
@@ -36,6 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--part", choices=sorted(PART_KINDS), default="bracket", help="synthetic part kind")
     parser.add_argument("--points", type=int, default=25_000, help="synthetic: points per frame")
     parser.add_argument("--seed", type=int, default=0)
+    add_client_options(parser)
     parser.set_defaults(func=run)
 
 
@@ -58,10 +61,13 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--source must be a folder or 'synthetic', got {args.source!r}")
     if not 0.0 <= args.defect_rate <= 1.0:
         raise ValueError("--defect-rate must be within [0, 1]")
+    curve = client_curve(args, args.endpoint)
     context = zmq.Context()
     socket = context.socket(zmq.PUSH)
     socket.linger = 2000
     socket.sndhwm = 4
+    if curve is not None:
+        curve.apply(socket)
     attach(socket, args.endpoint, bind=False)
     run_id = uuid.uuid4().hex[:8]
     period = 1.0 / args.rate if args.rate > 0 else 0.0
