@@ -1,0 +1,31 @@
+"""Reading a bundle file for a backend, verified against its recorded sha256 at the moment it is read."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from edge.bundle import Bundle, BundleError
+
+
+def read_verified(bundle: Bundle, rel: str) -> bytes:
+    """The bytes of the listed bundle file ``rel``; BundleError naming it when it changed since the bundle loaded.
+
+    The bytes are hashed and then used as they are, so what runs is what was checked (no second read).
+    """
+    expected = bundle.manifest.files.get(rel)
+    if expected is None:
+        raise BundleError(f"{bundle.root}: {rel!r} is not a listed file of the bundle")
+    data = read_bytes(bundle.root / rel)
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != expected:
+        raise BundleError(f"{bundle.root / rel}: sha256 mismatch: changed after the bundle was loaded")
+    return data
+
+
+def read_bytes(path: Path) -> bytes:
+    """A whole file's bytes; BundleError naming it when it is missing."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise BundleError(f"{path}: missing") from None
