@@ -2,7 +2,8 @@
 
 Workers read ``slot(name).current`` once per frame, so a swap takes effect between frames without a lock on
 the frame path. A reload loads and smoke-tests the new bundle beside the running one; a failure raises and
-leaves the running Inspector untouched.
+leaves the running Inspector untouched. With a bundle public key, every bundle (initial load, reload) must carry
+a valid signature by that key before it is loaded; rollback only swaps bundles that were verified when loaded.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ from typing import Any, Protocol
 import yaml
 
 from edge.bundle import MANIFEST, BundleError
+from edge.signing import load_verify_key, verify_signed_manifest
 
 
 class InspectorLike(Protocol):
-    """What the service needs of an Inspector (edge.inspector.Inspector satisfies it)."""
+    """What the service needs of an Inspector (edge.inspector.Inspector satisfies it). ``bundle_sha256`` is the
+    sha256 of the ``bundle.yaml`` it loaded: with a public key it must be the manifest whose signature was checked."""
 
     bundle_id: str
     bundle_sha256: str
@@ -55,8 +58,11 @@ class Slot:
 class Recipes:
     """Loads, swaps and rolls back bundles per recipe; one reload or rollback at a time."""
 
-    def __init__(self, loader: Loader) -> None:
+    def __init__(self, loader: Loader, public_key: Path | None = None) -> None:
+        """``public_key``: ed25519 public key file; when set, bundles without a valid signature by it are refused
+        (an unreadable key file raises BundleError here, so a misconfigured station fails at start)."""
         self._loader = loader
+        self._verify_key = load_verify_key(public_key) if public_key is not None else None
         self._slots: dict[str, Slot] = {}
         self._lock = threading.Lock()
         self.last_reloaded: str | None = None
@@ -105,7 +111,14 @@ class Recipes:
                 for name, s in self._slots.items()}
 
     def _load(self, path: Path) -> Loaded:
-        return Loaded(self._loader(Path(path)), Path(path), time.time())
+        path = Path(path)
+        if self._verify_key is None:
+            return Loaded(self._loader(path), path, time.time())
+        signed_sha256 = verify_signed_manifest(path, self._verify_key)
+        inspector = self._loader(path)
+        if inspector.bundle_sha256 != signed_sha256:
+            raise BundleError(f"{path}: {MANIFEST} changed between the signature check and loading; try again")
+        return Loaded(inspector, path, time.time())
 
 
 def recipe_of(path: Path) -> str:
