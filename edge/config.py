@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 ENV_PREFIX = "PCINSPECT_ENDPOINT_"
 _ENDPOINT = re.compile(r"^[@>]?(tcp://[^\s]+:(\d+|\*)|ipc://[^\s]+|inproc://[^\s]+)$")
@@ -94,7 +95,13 @@ class IngestConfig(_Strict):
 class InspectConfig(_Strict):
     """Where and how frames are inspected."""
 
-    backend: Literal["torch"] = Field("torch", description="inference backend; this build ships torch")
+    backends: list[Literal["tensorrt", "onnxruntime", "torch"]] = Field(
+        default_factory=lambda: ["tensorrt", "onnxruntime", "torch"],
+        min_length=1,
+        description="inference backends in order of preference; each network goes to the first that can serve it "
+        "(the log says which and why the others were skipped)",
+    )
+    precision: Literal["fp32", "fp16"] = Field("fp32", description="network precision for ONNX Runtime / TensorRT")
     device: str = Field("cpu", description="torch device: cpu, cuda, cuda:1, ...")
     workers: PositiveInt = Field(1, description="inspection threads sharing the loaded recipes")
     torch_threads: PositiveInt | None = Field(None, description="torch CPU threads (default: torch's choice)")
@@ -128,6 +135,26 @@ class ServiceConfig(_Strict):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
 
+_CURVE_KEYS = {
+    "server_secret_key": "the path of the station's secret certificate NAME.key_secret "
+                         "(make it with `pcinspect keys generate NAME --out DIR`)",
+    "client_keys_dir": "a folder of the allowed clients' public certificates (*.key)",
+}
+
+
+class SecurityConfig(_Strict):
+    """Keys: CURVE for endpoints that are not loopback (required there), and the bundle signing key."""
+
+    server_secret_key: Path | None = Field(
+        None, description="the station's secret CURVE certificate (NAME.key_secret from `pcinspect keys generate`); "
+                          "required when an endpoint is not loopback")
+    client_keys_dir: Path | None = Field(
+        None, description="allow-list: folder of client public certificates (*.key); only these clients may "
+                          "connect to endpoints that are not loopback; required when an endpoint is not loopback")
+    bundle_public_key: Path | None = Field(
+        None, description="ed25519 public key file; when set, the edge refuses unsigned or wrongly signed bundles")
+
+
 class StationConfig(_Strict):
     """One edge service: the station it serves, its sockets, recipes and behaviour."""
 
@@ -140,6 +167,30 @@ class StationConfig(_Strict):
     publish: PublishConfig = Field(default_factory=PublishConfig)
     journal: JournalConfig = Field(default_factory=JournalConfig)
     service: ServiceConfig = Field(default_factory=ServiceConfig)
+    security: SecurityConfig = Field(default_factory=SecurityConfig)
+
+    @model_validator(mode="after")
+    def _curve_keys_for_open_endpoints(self) -> "StationConfig":
+        """Fail closed: an endpoint that is not loopback is served only with CURVE keys and an allow-list."""
+        exposed = self.exposed_endpoints()
+        missing = [key for key in _CURVE_KEYS if getattr(self.security, key) is None]
+        if not exposed or not missing:
+            return self
+        because = ", ".join(f"endpoints.{name} ({endpoint})" for name, endpoint in exposed.items())
+        verb = "is" if len(exposed) == 1 else "are"
+        errors = [
+            InitErrorDetails(type=PydanticCustomError("curve_key_required", "required because {because} {verb} not "
+                                                      "loopback and served with CURVE; expected {expected}",
+                                                      {"because": because, "verb": verb, "expected": _CURVE_KEYS[key]}),
+                             loc=("security", key), input=None)
+            for key in missing
+        ]
+        raise ValidationError.from_exception_data(type(self).__name__, errors)
+
+    def exposed_endpoints(self) -> dict[str, str]:
+        """Endpoints that are not loopback, by name: they are served with CURVE encryption."""
+        return {name: endpoint for name, endpoint in self.endpoints.model_dump().items()
+                if not endpoint_is_loopback(endpoint)}
 
     def limits_for(self, recipe: str) -> Limits:
         """The point limits that apply to ``recipe``."""
@@ -186,7 +237,7 @@ def _apply_environment(raw: dict[str, Any], environ: Any) -> None:
 
 def _describe(error: Any) -> str:
     location = ".".join(str(part) for part in error["loc"]) or "(top level)"
-    shown = "" if error["type"] == "missing" else f" (got {reprlib.repr(error['input'])})"
+    shown = "" if error["type"] in ("missing", "curve_key_required") else f" (got {reprlib.repr(error['input'])})"
     return f"{location}: {error['msg']}{shown}"
 
 
@@ -195,4 +246,6 @@ def _resolved(config: StationConfig, base: Path) -> StationConfig:
         name: recipe.model_copy(update={"bundle": base / recipe.bundle}) for name, recipe in config.recipes.items()
     }
     journal = config.journal.model_copy(update={"path": base / config.journal.path})
-    return config.model_copy(update={"recipes": recipes, "journal": journal})
+    keys = {name: base / path for name, path in config.security.model_dump().items() if path is not None}
+    security = config.security.model_copy(update=keys)
+    return config.model_copy(update={"recipes": recipes, "journal": journal, "security": security})

@@ -8,6 +8,7 @@ overlapping groups vote, which damps the score noise of any single group. ``base
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -18,6 +19,7 @@ from edge.geometry.grouping import group_points
 from edge.geometry.knn import knn
 from edge.geometry.normals import estimate_normals
 from edge.params import FeatureParams
+from edge.scoring.group_features import encode_groups
 from edge.scoring.memory_bank import nearest_distance
 
 
@@ -47,13 +49,19 @@ def neighbour_count(params: FeatureParams) -> int:
 
 
 def describe(
-    points: torch.Tensor, params: FeatureParams, voxel_size: float, *, neighbors: torch.Tensor | None = None
+    points: torch.Tensor,
+    params: FeatureParams,
+    voxel_size: float,
+    *,
+    neighbors: torch.Tensor | None = None,
+    encoder: tuple[Callable[[torch.Tensor], torch.Tensor], float] | None = None,
 ) -> Descriptors:
     """Normals, multi-scale FPFH and (``agcs`` mode) AGCS group descriptors of ``points`` (P, 3).
 
     ``neighbors`` (P, k) are the nearest points of each point, itself first, with k at least
     :func:`neighbour_count`; one search then serves the normals and the AGCS variation (and the caller's
-    smoothing). Computed here when not given.
+    smoothing). Computed here when not given. ``encoder`` = (Group3AD group encoder, weight): its features of
+    each group's patch, times the weight, are appended to the group's mean FPFH.
     """
     if neighbors is None:
         _, neighbors = knn(points, points, min(neighbour_count(params), points.shape[0]))
@@ -67,7 +75,11 @@ def describe(
     groups = min(params.groups, points.shape[0])
     centers = agcs(points, local, groups, params.alpha, neighbors=neighbors[:, 1 : params.variation_k + 1])
     _, members = group_points(points, centers, min(params.group_size, points.shape[0]))
-    return Descriptors(normals=normals, vectors=local[members].mean(dim=1), centers=centers, members=members)
+    vectors = local[members].mean(dim=1)
+    if encoder is not None:
+        network, weight = encoder
+        vectors = torch.cat([vectors, weight * encode_groups(network, points, members, centers).to(vectors.dtype)], dim=1)
+    return Descriptors(normals=normals, vectors=vectors, centers=centers, members=members)
 
 
 def feature_point_scores(points: torch.Tensor, descriptors: Descriptors, bank: torch.Tensor) -> torch.Tensor:

@@ -5,16 +5,20 @@ what runs on the line. Follow :meth:`Inspector.inspect` to find every stage:
 
 1. :func:`edge.preprocess.preprocess` - finite points, voxel grid, optional outlier removal
 2. :meth:`Inspector._align` - rigid alignment to the recipe's template (:mod:`edge.geometry.alignment`)
-3. :func:`edge.features.describe` - normals, multi-scale FPFH, AGCS groups
-4. :func:`edge.features.feature_point_scores` - memory-bank distance per group, spread to its points
-5. :mod:`edge.scoring.deviation` - distance to the template surface and missing material
-6. :meth:`Inspector.fuse` - branch scores scaled by their normal ranges, smoothed, combined, dilated
-7. :meth:`Inspector._decide` - object score, calibration, PASS/FAIL and regions
+3. :mod:`edge.scoring.deviation` - distance to the template surface and missing material
+4. :func:`edge.features.describe` - normals, multi-scale FPFH, AGCS groups, Group3AD encoder features
+5. :func:`edge.features.feature_point_scores` - memory-bank distance per group, spread to its points
+6. :meth:`Inspector._reconstruct` - DUS-Net reconstruction distance (:mod:`edge.scoring.reconstruction`) and
+   the missing material it reveals (:mod:`edge.scoring.missing_regions`)
+7. :meth:`Inspector.fuse` - branch scores scaled by their normal ranges, smoothed, fused by the recipe's
+   One-Class SVM (:mod:`edge.scoring.fusion`), dilated
+8. :meth:`Inspector.conclude` - object score, calibration, PASS/FAIL and regions
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -27,8 +31,13 @@ from edge.geometry.knn import knn
 from edge.io.cloud import PointCloud
 from edge.params import InspectorParams
 from edge.preprocess import Preprocessed, preprocess
+from edge.runtime.base import BACKENDS
+from edge.runtime.select import load_networks
 from edge.scoring.calibration import Calibration, is_anomalous
 from edge.scoring.deviation import missing_evidence, surface_deviation
+from edge.scoring.fusion import FusionModel
+from edge.scoring.missing_regions import find_missing_regions
+from edge.scoring.reconstruction import ShapeFrame, reconstruct, reconstruction_scores
 from edge.scoring.regions import extract_regions
 from edge.timing import StageTimer
 from edge.verdict import Decision, Verdict
@@ -43,14 +52,30 @@ class BranchScales:
     feature: float = 1.0
     deviation: float = 1.0
     missing: float = 1.0
+    reconstruction: float = 1.0
+    recon_missing: float = 1.0
 
     def to_dict(self) -> dict[str, float]:
-        return {"feature": self.feature, "deviation": self.deviation, "missing": self.missing}
+        return {
+            "feature": self.feature,
+            "deviation": self.deviation,
+            "missing": self.missing,
+            "reconstruction": self.reconstruction,
+            "recon_missing": self.recon_missing,
+        }
+
+
+Network = Callable[..., torch.Tensor]
+"""A loaded network: batched tensors in (in its spec's input order), one tensor out (see :mod:`edge.runtime`)."""
 
 
 @dataclass
 class RecipeModel:
-    """Everything a recipe has learned, in memory: what a bundle stores besides the golden sample."""
+    """Everything a recipe has learned, in memory: what a bundle stores besides the golden sample.
+
+    ``networks`` are the learned networks by name (``down_net``, ``up_net``, ``group_encoder``), already on the
+    device they run on (each backend places its own); ``frame`` is the unit-sphere frame the DUS-Net works in.
+    """
 
     params: InspectorParams
     template: torch.Tensor
@@ -58,15 +83,17 @@ class RecipeModel:
     bank: torch.Tensor
     scales: BranchScales
     calibration: Calibration | None
+    frame: ShapeFrame | None = None
+    networks: dict[str, Network] = field(default_factory=dict)
+    fusion: FusionModel | None = None
 
     def to(self, device: torch.device) -> "RecipeModel":
-        return RecipeModel(
-            params=self.params,
+        return replace(
+            self,
             template=self.template.to(device),
             template_normals=self.template_normals.to(device),
             bank=self.bank.to(device),
-            scales=self.scales,
-            calibration=self.calibration,
+            fusion=self.fusion.to(device) if self.fusion is not None else None,
         )
 
 
@@ -83,6 +110,8 @@ class Analysis:
     missing: torch.Tensor
     coverage: float
     fitness: float
+    reconstruction: torch.Tensor
+    recon_missing: torch.Tensor
 
 
 @dataclass
@@ -116,12 +145,25 @@ class Inspector:
         self.voxel = model.params.preprocess.voxel_size
         self.bundle_id = bundle_id
         self.bundle_sha256 = bundle_sha256
+        self.backend_report: list[str] = []
 
     @classmethod
-    def from_bundle(cls, root: str | Path, device: str | torch.device = "cpu", *, smoke_test: bool = True) -> "Inspector":
-        """Load and verify a bundle, then reproduce its golden sample's score before returning."""
+    def from_bundle(
+        cls,
+        root: str | Path,
+        device: str | torch.device = "cpu",
+        *,
+        smoke_test: bool = True,
+        backends: Sequence[str] = BACKENDS,
+        precision: str = "fp32",
+    ) -> "Inspector":
+        """Load and verify a bundle, serve each network by the first of ``backends`` that can (the report of
+        which and why is kept in :attr:`backend_report`), then reproduce the golden sample's score."""
         bundle = load_bundle(root)
-        inspector = cls(model_from_bundle(bundle), device, bundle_id=bundle.bundle_id, bundle_sha256=bundle.sha256)
+        networks, report = load_networks(bundle, backends, device, precision)
+        model = model_from_bundle(bundle, networks)
+        inspector = cls(model, device, bundle_id=bundle.bundle_id, bundle_sha256=bundle.sha256)
+        inspector.backend_report = report
         if smoke_test:
             inspector.smoke_test(bundle)
         return inspector
@@ -146,20 +188,32 @@ class Inspector:
             analysis = self.analyze(_as_tensor(cloud, self.device), timer)
         except InspectionError as exc:
             return Verdict.error(str(exc), timer.as_dict())
-        with timer.stage("fusion"):
-            fused = self.fuse(analysis)
+        return self.conclude(analysis, timer, point_scores=point_scores)
+
+    def conclude(self, analysis: Analysis, timer: StageTimer | None = None, *, point_scores: bool = False) -> Verdict:
+        """Stages 7-8 on an analysed scan: fusion, object score, calibration, PASS/FAIL and regions."""
+        timer = timer or StageTimer(self.device)
+        try:
+            with timer.stage("fusion"):
+                fused = self.fuse(analysis)
+        except InspectionError as exc:
+            return Verdict.error(str(exc), timer.as_dict())
         with timer.stage("verdict"):
             verdict = self._decide(analysis, fused, point_scores)
         verdict.timing_ms = timer.as_dict()
         return verdict
 
     def analyze(self, points: torch.Tensor, timer: StageTimer | None = None) -> Analysis:
-        """Stages 1-5: raw branch scores of the processed points."""
+        """Stages 1-6: raw branch scores of the processed points."""
         timer = timer or StageTimer(self.device)
         params = self.params
         with timer.stage("preprocess"):
             pre = preprocess(points, params.preprocess)
         minimum = max(params.features.group_size, params.features.normals_k) * 2
+        if self._encoder() is not None:
+            minimum = max(minimum, params.features.groups)
+        if self.reconstruction_active():
+            minimum = max(minimum, params.reconstruction.groups)
         if pre.points.shape[0] < minimum:
             raise InspectionError(f"only {pre.points.shape[0]} points after preprocessing, need at least {minimum}")
         with timer.stage("align"):
@@ -175,10 +229,37 @@ class Inspector:
         with timer.stage("features"):
             k = min(max(neighbour_count(params.features), params.scoring.smoothing_k), aligned.shape[0])
             _, neighbors = knn(aligned, aligned, k)
-            descriptors = describe(aligned, params.features, self.voxel, neighbors=neighbors)
+            descriptors = describe(aligned, params.features, self.voxel, neighbors=neighbors, encoder=self._encoder())
         with timer.stage("memory_bank"):
             feature = feature_point_scores(aligned, descriptors, self.model.bank)
-        return Analysis(pre, aligned, neighbors, feature, deviation, missing, coverage, fitness)
+        with timer.stage("reconstruction"):
+            reconstruction, recon_missing = self._reconstruct(aligned)
+        return Analysis(
+            pre, aligned, neighbors, feature, deviation, missing, coverage, fitness, reconstruction, recon_missing
+        )
+
+    def _encoder(self) -> tuple[Network, float] | None:
+        features = self.params.features
+        encoder = self.model.networks.get("group_encoder")
+        return (encoder, features.encoder_weight) if features.encoder and encoder is not None else None
+
+    def _reconstruct(self, aligned: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """DUS-Net distance of every point to the reconstructed anomaly-free shape (cloud units), and the missing
+        material evidence of reconstructed points no scan point is near (mapped onto the rim points)."""
+        recon, networks, frame = self.params.reconstruction, self.model.networks, self.model.frame
+        if not self.reconstruction_active() or frame is None:
+            zeros = aligned.new_zeros(aligned.shape[0])
+            return zeros, zeros
+        normalized = frame.normalize(aligned)
+        result = reconstruct(
+            normalized, networks["down_net"], networks["up_net"], groups=recon.groups, group_size=recon.group_size
+        )
+        distance = reconstruction_scores(normalized, result.dense, k=recon.score_k) * frame.scale
+        dense = frame.denormalize(result.dense)
+        missing = find_missing_regions(
+            aligned, dense, radius=recon.missing_radius_voxels * self.voxel, min_cluster_points=recon.missing_min_points
+        )
+        return distance, missing.scores
 
     def _align(self, points: torch.Tensor) -> torch.Tensor:
         alignment = self.params.alignment
@@ -215,32 +296,76 @@ class Inspector:
         )
         return deviation, missing, coverage
 
-    def fuse(self, analysis: Analysis) -> FusedScores:
-        """Stage 6: branch scores over their normal scales, smoothed, combined, then spread over regions.
+    def reconstruction_active(self) -> bool:
+        """Whether this recipe scores with the DUS-Net (enabled, trained and shipped)."""
+        networks = self.model.networks
+        return (
+            self.params.reconstruction.enabled
+            and self.model.frame is not None
+            and "down_net" in networks
+            and "up_net" in networks
+        )
 
-        The continuous branches (feature, deviation) are averaged over ``smoothing_k`` neighbours to damp
-        sampling noise; the missing branch is not (it is already denoised by the gap radius and sits on a thin
-        rim that averaging would dilute). Branches are combined by ``sum`` (default) or ``max``. Point scores
-        are then dilated (neighbourhood maximum) so the whole defect area, not only its peak, scores high;
-        the object score is taken before dilation.
+    def branch_scores(self, analysis: Analysis) -> dict[str, torch.Tensor]:
+        """Each active branch's point scores (P,) over its normal scale: the fusion's input columns.
+
+        The continuous branches (feature, deviation, reconstruction) are averaged over ``smoothing_k`` neighbours
+        to damp sampling noise; ``missing`` is not (it is already denoised by its clustering and sits on a thin
+        rim that averaging would dilute). ``missing`` is the stronger of the template's and the reconstruction's
+        evidence of absent material.
         """
         scales = self.model.scales
-        continuous = [analysis.feature / scales.feature]
+        continuous = {"feature": analysis.feature / scales.feature}
+        missing = []
         if self.params.deviation.enabled:
-            continuous.append(analysis.deviation / scales.deviation)
-        smoothed = torch.stack(continuous, dim=1)
+            continuous["deviation"] = analysis.deviation / scales.deviation
+            missing.append(analysis.missing / scales.missing)
+        if self.reconstruction_active():
+            continuous["reconstruction"] = analysis.reconstruction / scales.reconstruction
+            missing.append(analysis.recon_missing / scales.recon_missing)
         nbr = analysis.neighbors[:, : self.params.scoring.smoothing_k]
-        smoothed = smoothed[nbr].mean(dim=1)
-        branches = [smoothed]
-        if self.params.deviation.enabled:
-            branches.append((analysis.missing / scales.missing).unsqueeze(1))
-        stacked = torch.cat(branches, dim=1)
-        fused = stacked.sum(dim=1) if self.params.scoring.fusion == "sum" else stacked.amax(dim=1)
-        missing = stacked.argmax(dim=1) == stacked.shape[1] - 1 if self.params.deviation.enabled else fused < 0
+        branches = {name: values[nbr].mean(dim=1) for name, values in continuous.items()}
+        if missing:
+            branches["missing"] = torch.stack(missing).amax(dim=0)
+        return branches
+
+    def fuse(self, analysis: Analysis) -> FusedScores:
+        """Stage 7: branch scores fused into one point score, then spread over the defect area.
+
+        With ``scoring.fusion: model`` the recipe's trained fusion (One-Class SVM over the branch vectors by
+        default) scores every point; ``sum``/``max`` (or a recipe without a trained fusion) combine the scaled
+        branches directly. Point scores are then dilated (neighbourhood maximum) so the whole defect area, not
+        only its peak, scores high; the object score is taken before dilation.
+        """
+        branches = self.branch_scores(analysis)
+        fusion = self.model.fusion
+        if self.params.scoring.fusion == "model" and fusion is not None:
+            absent = [b for b in fusion.branches if b not in branches]
+            if absent:
+                raise InspectionError(f"the recipe's fusion needs the branch(es) {', '.join(absent)}, which are disabled")
+            fused = fusion.score(torch.stack([branches[b] for b in fusion.branches], dim=1)).to(torch.float32)
+        else:
+            stacked = torch.stack(list(branches.values()), dim=1)
+            fused = stacked.sum(dim=1) if self.params.scoring.fusion != "max" else stacked.amax(dim=1)
+        if "missing" in branches and len(branches) > 1:
+            others = torch.stack([v for k, v in branches.items() if k != "missing"], dim=1).amax(dim=1)
+            missing = branches["missing"] > others
+        else:
+            missing = torch.zeros_like(fused, dtype=torch.bool)
         if not self.params.scoring.dilate:
             return FusedScores(point=fused, object_basis=fused, missing=missing)
+        nbr = analysis.neighbors[:, : self.params.scoring.smoothing_k]
         spread, source = fused[nbr].max(dim=1)
         return FusedScores(point=spread, object_basis=fused, missing=missing[nbr.gather(1, source.unsqueeze(1)).squeeze(1)])
+
+    def with_fusion(self, fusion: FusionModel | None, calibration: Calibration | None) -> "Inspector":
+        """This inspector with another fusion and calibration (the evaluation's ablation variants); the rest is
+        shared, so one analysis of a scan serves every variant."""
+        variant = object.__new__(Inspector)
+        variant.__dict__.update(self.__dict__)
+        variant.model = replace(self.model, fusion=fusion.to(self.device) if fusion is not None else None,
+                                calibration=calibration)
+        return variant
 
     def object_score(self, fused: FusedScores) -> float:
         """Robust maximum: the mean of the ``object_top_k`` highest fused point scores (before dilation)."""
@@ -272,17 +397,22 @@ class Inspector:
         )
 
 
-def model_from_bundle(bundle: Bundle) -> RecipeModel:
-    """The in-memory recipe of a verified bundle."""
+def model_from_bundle(bundle: Bundle, networks: dict[str, Network] | None = None) -> RecipeModel:
+    """The in-memory recipe of a verified bundle, with its ``networks`` as loaded by :mod:`edge.runtime`."""
     m = bundle.manifest
     try:
         params = InspectorParams.model_validate(m.params)
         calibration = Calibration(**m.calibration["object"])
         scales = BranchScales(**m.calibration["scales"])
         arrays = {name: torch.from_numpy(np.asarray(bundle.arrays[name], dtype=np.float32)) for name in ("template", "template_normals", "bank")}
+        frame = ShapeFrame(**m.calibration["frame"]) if m.calibration.get("frame") else None
+        fusion = FusionModel.from_manifest(m.calibration["fusion"], bundle.arrays) if m.calibration.get("fusion") else None
     except (KeyError, TypeError, ValueError) as exc:
         raise BundleError(f"{bundle.root}: bundle.yaml does not describe a usable recipe: {exc}") from None
-    return RecipeModel(params, arrays["template"], arrays["template_normals"], arrays["bank"], scales, calibration)
+    return RecipeModel(
+        params, arrays["template"], arrays["template_normals"], arrays["bank"], scales, calibration,
+        frame=frame, networks=dict(networks or {}), fusion=fusion,
+    )
 
 
 def _as_tensor(cloud: PointCloud | np.ndarray | torch.Tensor, device: torch.device) -> torch.Tensor:

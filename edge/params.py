@@ -50,6 +50,12 @@ class FeatureParams(_Strict):
     alpha: float = Field(0.5, ge=0.0, le=1.0, description="share of centers drawn among high-variation points")
     variation_k: PositiveInt = 16
     bank_size: PositiveInt = 4096
+    encoder: bool = Field(
+        False,
+        description="train the Group3AD group encoder and append its features to the group descriptors (off by "
+        "default: it adds no accuracy in our measurements, docs/group3ad.md)",
+    )
+    encoder_weight: float = Field(2.0, ge=0.0, description="weight of the encoder features beside the mean FPFH")
 
 
 class DeviationParams(_Strict):
@@ -61,10 +67,27 @@ class DeviationParams(_Strict):
     full_coverage: float = Field(0.85, gt=0.0, le=1.0)
 
 
+class ReconstructionParams(_Strict):
+    """Steps 6-7: DUS-Net reconstruction of the anomaly-free shape and missing material it reveals."""
+
+    enabled: bool = True
+    groups: PositiveInt = Field(256, description="group centers (G) fed to the Down-Net; a multiple of 4")
+    group_size: PositiveInt = Field(32, description="points per patch (K)")
+    score_k: PositiveInt = Field(3, description="reconstructed neighbours in the softmax-weighted distance")
+    missing_radius_voxels: PositiveFloat = Field(
+        3.0, description="a reconstructed point with no scan point this close marks absent material"
+    )
+    missing_min_points: PositiveInt = Field(8, description="smallest cluster of such points that counts")
+
+
 class ScoringParams(_Strict):
     """Fusion of branch scores, object score and regions."""
 
-    fusion: Literal["sum", "max"] = Field("sum", description="combine the scaled branch scores by sum or max")
+    fusion: Literal["model", "sum", "max"] = Field(
+        "model",
+        description="'model' = the recipe's trained fusion (One-Class SVM by default); 'sum'/'max' combine the "
+        "scaled branch scores directly",
+    )
     smoothing_k: PositiveInt = 8
     dilate: bool = Field(True, description="point score = max over the smoothing neighbourhood (whole defect area)")
     object_top_k: PositiveInt = Field(10, description="object score = mean of this many highest point scores")
@@ -80,6 +103,7 @@ class InspectorParams(_Strict):
     alignment: AlignmentParams = Field(default_factory=AlignmentParams)
     features: FeatureParams = Field(default_factory=FeatureParams)
     deviation: DeviationParams = Field(default_factory=DeviationParams)
+    reconstruction: ReconstructionParams = Field(default_factory=ReconstructionParams)
     scoring: ScoringParams = Field(default_factory=ScoringParams)
 
 
@@ -87,6 +111,8 @@ BASELINE_OVERRIDES: dict[str, object] = {
     "features.mode": "baseline",
     "deviation.enabled": False,
     "alignment.enabled": False,
+    "reconstruction.enabled": False,
+    "scoring.fusion": "sum",
 }
 """Plain PatchCore on single-scale FPFH of every point: no AGCS, no multi-scale, no template branch."""
 

@@ -25,7 +25,7 @@ from typing import Any
 import zmq
 
 from edge.bundle import BundleError
-from edge.config import StationConfig
+from edge.config import InspectConfig, StationConfig, endpoint_is_loopback
 from edge.logs import fields
 from edge.notify import Notifier
 from edge.pipeline import ingest as ingest_stage
@@ -37,6 +37,7 @@ from edge.pipeline.liveness import Liveness
 from edge.pipeline.publisher import Publisher
 from edge.pipeline.query import QueryHandler
 from edge.pipeline.recipes import Loader, Recipes
+from edge.pipeline.security import CurveServer, KeyFileError, load_key_pair
 from edge.pipeline.sockets import ReplyServer, attach
 from edge.pipeline.worker import Worker
 
@@ -44,11 +45,17 @@ log = logging.getLogger("edge.service")
 SUPERVISE_S = 0.2
 
 
-def inspector_loader(device: str) -> Loader:
-    """Loads bundles with the real Inspector (hash check + golden-sample smoke test) on ``device``."""
+def inspector_loader(inspect: InspectConfig) -> Loader:
+    """Loads bundles with the real Inspector (hash check, backend selection, golden-sample smoke test)."""
     from edge.inspector import Inspector
 
-    return lambda path: Inspector.from_bundle(path, device)
+    def load(path: Path) -> Inspector:
+        inspector = Inspector.from_bundle(path, inspect.device, backends=inspect.backends, precision=inspect.precision)
+        for line in inspector.backend_report:
+            log.info("bundle %s: %s", inspector.bundle_id, line)
+        return inspector
+
+    return load
 
 
 class Service:
@@ -57,7 +64,9 @@ class Service:
     def __init__(self, config: StationConfig, *, loader: Loader | None = None, notifier: Notifier | None = None,
                  context: zmq.Context | None = None) -> None:
         self.config = config
-        self.recipes = Recipes(loader or inspector_loader(config.inspect.device))
+        self.recipes = Recipes(
+            loader or inspector_loader(config.inspect), public_key=config.security.bundle_public_key
+        )
         self.notifier = notifier or Notifier()
         self.context = context or zmq.Context()
         self._own_context = context is None
@@ -72,6 +81,7 @@ class Service:
         self._hup = threading.Event()
         self._reload_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
+        self.curve: CurveServer | None = None
 
     # lifecycle -----------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -88,18 +98,12 @@ class Service:
                           max_age_days=cfg.journal.max_age_days)
         journal.apply_retention()
         reader = Journal(cfg.journal.path, readonly=True)
-        pub = self._socket("verdicts", zmq.PUB, sndhwm=cfg.publish.hwm)
-        self.publisher = Publisher(pub, cfg.station, self.verdicts, journal, cfg.publish.heartbeat_s,
-                                   self._heartbeat, self.liveness, cfg.service.linger_ms)
-        self.workers = [Worker(i, cfg.station, self.jobs, self.verdicts, self.recipes, cfg.inspect.deadline_ms,
-                               self.liveness) for i in range(cfg.inspect.workers)]
-        kind = zmq.PULL if cfg.ingest.mode == "pull" else zmq.SUB
-        source = self._socket("ingest", kind, rcvhwm=cfg.ingest.hwm)
-        if kind == zmq.SUB:
-            source.setsockopt(zmq.SUBSCRIBE, cfg.ingest.subscribe.encode())
-        self.ingest = Ingest(source, self.jobs, self._limits, self.paused, self.liveness, drain_max=cfg.ingest.hwm)
-        self.query = ReplyServer("query", self._socket("query", zmq.REP), QueryHandler(reader, cfg.journal.query_limit))
-        self.control = ReplyServer("control", self._socket("control", zmq.REP), ControlHandler(self))
+        try:
+            self._start_curve()
+            self._open_stages(journal, reader)
+        except BaseException:
+            self._stop_curve()
+            raise
         self._threads = [self.publisher, *self.workers, self.ingest, self.query, self.control]
         for thread in self._threads:
             thread.start()
@@ -158,6 +162,8 @@ class Service:
             server.stop()
             server.join(timeout=1.0)
         stuck = [t.name for t in self._threads if t.is_alive()]
+        if not stuck:
+            self._stop_curve()
         if self._own_context and not stuck:
             self.context.term()
         self.notifier.close()
@@ -220,12 +226,51 @@ class Service:
         log.info("reloaded", extra=fields(recipe=name, bundle=loaded.describe()))
         return {"ok": True, "recipe": name, "bundle": loaded.describe()}
 
+    def _open_stages(self, journal: Journal, reader: Journal) -> None:
+        """Create and attach every socket and the stage that owns it (started later by ``start``)."""
+        cfg = self.config
+        pub = self._socket("verdicts", zmq.PUB, sndhwm=cfg.publish.hwm)
+        self.publisher = Publisher(pub, cfg.station, self.verdicts, journal, cfg.publish.heartbeat_s,
+                                   self._heartbeat, self.liveness, cfg.service.linger_ms)
+        self.workers = [Worker(i, cfg.station, self.jobs, self.verdicts, self.recipes, cfg.inspect.deadline_ms,
+                               self.liveness) for i in range(cfg.inspect.workers)]
+        kind = zmq.PULL if cfg.ingest.mode == "pull" else zmq.SUB
+        source = self._socket("ingest", kind, rcvhwm=cfg.ingest.hwm)
+        if kind == zmq.SUB:
+            source.setsockopt(zmq.SUBSCRIBE, cfg.ingest.subscribe.encode())
+        self.ingest = Ingest(source, self.jobs, self._limits, self.paused, self.liveness, drain_max=cfg.ingest.hwm)
+        self.query = ReplyServer("query", self._socket("query", zmq.REP), QueryHandler(reader, cfg.journal.query_limit))
+        self.control = ReplyServer("control", self._socket("control", zmq.REP), ControlHandler(self))
+
+    def _start_curve(self) -> None:
+        """Start the ZAP handler before any socket is bound when an endpoint is not loopback."""
+        if not self.config.exposed_endpoints():
+            return
+        security = self.config.security
+        try:
+            key_pair = load_key_pair(security.server_secret_key)
+        except KeyFileError as exc:
+            raise OSError(f"security.server_secret_key: {exc}") from None
+        try:
+            self.curve = CurveServer(self.context, key_pair, security.client_keys_dir)
+        except KeyFileError as exc:
+            raise OSError(f"security.client_keys_dir: {exc}") from None
+        self.curve.start()
+
+    def _stop_curve(self) -> None:
+        """Stop the ZAP handler once the sockets it guards are closed."""
+        if self.curve is not None:
+            self.curve.stop()
+            self.curve = None
+
     def _socket(self, name: str, kind: int, **options: int) -> zmq.Socket:
         socket = self.context.socket(kind)
         socket.linger = self.config.service.linger_ms
         for option, value in options.items():
             setattr(socket, option, value)
         endpoint = getattr(self.config.endpoints, name)
+        if not endpoint_is_loopback(endpoint):
+            self.curve.secure(socket)
         try:
             self.addresses[name] = attach(socket, endpoint, bind=True)
         except zmq.ZMQError as exc:

@@ -29,8 +29,9 @@ def trained_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     rng = np.random.default_rng(7)
     scans = [synthetic_sample("bracket", "good", rng, POINTS).points for _ in range(3)]
-    trained = train_recipe(scans, options=TrainOptions(target_points=3000, augmentations=1),
-                           overrides={"features.groups": 96, "features.fpfh_radii_voxels": [3.0, 6.0]})
+    trained = train_recipe(scans, options=TrainOptions.quick(target_points=3000),
+                           overrides={"features.groups": 96, "features.fpfh_radii_voxels": [3.0, 6.0],
+                                      "reconstruction.groups": 128})
     return save_recipe(trained, "bracket", tmp_path_factory.mktemp("bundles") / "bracket")
 
 

@@ -10,7 +10,8 @@ from edge.cli import main
 from edge.io import PointCloud, write_cloud
 from trainer.data import synthetic_sample
 
-FAST = ["--target-points", "3000", "--set", "features.groups=96", "--set", "features.fpfh_radii_voxels=[3, 6]"]
+FAST = ["--quick", "--target-points", "3000", "--set", "features.groups=96", "--set", "features.fpfh_radii_voxels=[3, 6]",
+        "--set", "reconstruction.groups=128"]
 METRIC_KEYS = {"o_auroc", "p_auroc", "o_aupr", "p_aupr", "au_pro", "train_sec", "sec_per_cloud", "per_kind"}
 
 
@@ -60,3 +61,15 @@ def test_eval_writes_report_json_of_the_agreed_shape_with_a_baseline(dataset: Pa
 def test_train_rejects_an_unknown_parameter_override(dataset: Path, tmp_path: Path, capsys) -> None:
     code = main(["train", "--data", str(dataset), "--class", "bracket", "--out", str(tmp_path / "b"), "--set", "features.nope=1"])
     assert code == 1 and "unknown parameter 'features.nope'" in capsys.readouterr().err
+
+
+def test_eval_ablation_reports_a_row_per_fusion_from_one_training(dataset: Path, tmp_path: Path) -> None:
+    from trainer.evaluate.ablation import FUSIONS
+
+    out = tmp_path / "report"
+    assert main(["eval", "--data", str(dataset), "--format", "real3d", "--classes", "all", "--out", str(out),
+                 "--ablation", "fusion", *FAST]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert set(report["variants"]) == {"pcinspect", *FUSIONS}
+    trained = {v["classes"]["bracket"]["train_sec"] for v in report["variants"].values()}
+    assert len(trained) == 1

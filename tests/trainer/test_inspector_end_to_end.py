@@ -13,8 +13,8 @@ from trainer.fit.recipe import TrainOptions, train_recipe
 from trainer.fit.save import save_recipe
 
 POINTS = 6000
-OPTIONS = TrainOptions(target_points=4000, augmentations=1)
-FAST = {"features.groups": 128, "features.fpfh_radii_voxels": [3.0, 6.0]}
+OPTIONS = TrainOptions.quick(target_points=4000)
+FAST = {"features.groups": 128, "features.fpfh_radii_voxels": [3.0, 6.0], "reconstruction.groups": 128}
 
 
 SIZES = {"hole": {"radius": 0.08}}
@@ -68,7 +68,7 @@ def test_hole_is_reported_as_missing_material(inspector: Inspector) -> None:
 
 def test_every_stage_is_timed(inspector: Inspector) -> None:
     verdict = inspector.inspect(_scan(np.random.default_rng(1))[0])
-    stages = {"preprocess", "align", "deviation", "features", "memory_bank", "fusion", "verdict"}
+    stages = {"preprocess", "align", "deviation", "features", "memory_bank", "reconstruction", "fusion", "verdict"}
     assert stages <= set(verdict.timing_ms) and verdict.timing_ms["total"] > 0
 
 
@@ -124,3 +124,44 @@ def test_wrong_golden_expectation_fails_the_smoke_test(bundle: Path, tmp_path: P
     (copy / "bundle.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False))
     with pytest.raises(BundleError, match="golden sample gave"):
         Inspector.from_bundle(copy)
+
+
+def test_trained_recipe_fuses_every_branch_with_a_one_class_svm(trained) -> None:
+    fusion = trained.model.fusion
+    assert fusion.method == "ocsvm" and fusion.branches == ("feature", "deviation", "reconstruction", "missing")
+    assert set(trained.model.networks) == {"down_net", "up_net"} and trained.model.frame is not None
+
+
+def test_reconstruction_branch_scores_a_bulge_above_the_rest_of_the_part(inspector: Inspector) -> None:
+    import torch
+
+    points, labels = _scan(np.random.default_rng(202), "bulge")
+    analysis = inspector.analyze(torch.as_tensor(points))
+    on_defect = torch.zeros(analysis.aligned.shape[0], dtype=torch.bool)
+    on_defect[analysis.pre.source_index[torch.from_numpy(labels > 0)]] = True
+    assert analysis.reconstruction[on_defect].mean() > analysis.reconstruction[~on_defect].mean()
+
+
+def test_bundle_stores_the_networks_fusion_and_frame(bundle: Path) -> None:
+    import yaml
+
+    manifest = yaml.safe_load((bundle / "bundle.yaml").read_text())
+    assert set(manifest["networks"]) == {"down_net", "up_net"}
+    assert manifest["calibration"]["fusion"]["method"] == "ocsvm" and "frame" in manifest["calibration"]
+    assert all(entry["weights"] in manifest["files"] for entry in manifest["networks"].values())
+
+
+def test_another_fusion_reuses_the_analysis_of_a_scan(trained, inspector: Inspector) -> None:
+    import torch
+
+    from edge.scoring.calibration import Calibration
+    from edge.scoring.fusion import FusionModel
+
+    points = _scan(np.random.default_rng(6), "bulge")[0]
+    analysis = inspector.analyze(torch.as_tensor(points))
+    plain = FusionModel("sum", ("feature", "deviation", "missing"), (1.0, 1.0, 1.0))
+    variant = inspector.with_fusion(plain, Calibration(threshold=2.0, normal_median=1.0))
+    branches = inspector.branch_scores(analysis)
+    expected = (branches["feature"] + branches["deviation"] + branches["missing"]).topk(10).values.mean()
+    assert variant.object_score(variant.fuse(analysis)) == pytest.approx(float(expected), rel=1e-5)
+    assert inspector.conclude(analysis).raw_score == pytest.approx(inspector.inspect(points).raw_score, rel=1e-5)

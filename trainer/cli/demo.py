@@ -219,7 +219,7 @@ def _train(scans: list[np.ndarray], args: argparse.Namespace, dest: Path, progre
     from trainer.fit.recipe import TrainOptions, train_recipe
     from trainer.fit.save import save_recipe
 
-    options = TrainOptions(target_points=args.target_points, augmentations=1, seed=args.seed)
+    options = TrainOptions.quick(target_points=args.target_points, seed=args.seed)
     trained = train_recipe(scans, options=options, progress=progress, overrides=RECIPE_OVERRIDES)
     return save_recipe(trained, args.part, dest)
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 from rich.console import Console
 
 from edge.params import BASELINE_OVERRIDES
-from trainer.cli.options import add_override_argument, parse_overrides, progress_display
+from trainer.cli.options import add_override_argument, parse_overrides, progress_display, train_options
 from trainer.data import list_classes
+from trainer.evaluate import ablation
 from trainer.evaluate.benchmark import ClassResult, run_class
 from trainer.evaluate.report import build_report, write_report, write_worst_misses
 from trainer.fit.recipe import TrainOptions
@@ -25,6 +27,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, required=True, help="report directory")
     parser.add_argument("--baseline", action="store_true",
                         help="also run plain PatchCore on single-scale FPFH (no AGCS, no multi-scale, no template)")
+    parser.add_argument("--ablation", nargs="?", const="all", choices=("fusion", "all"),
+                        help="also report feature only, reconstruction only, OCSVM fusion without the missing branch, "
+                        "mean/std fusion and the issue-3 scaled sum ('fusion': from the recipe's own training), and "
+                        "('all', the default) a second training with the Group3AD encoder")
+    parser.add_argument("--quick", action="store_true",
+                        help="light training for trials (short DUS-Net fine-tune, fewer validation defects, small "
+                        "fusion grid); accuracy is measured without it")
     parser.add_argument("--target-points", type=int, default=TrainOptions.target_points)
     add_override_argument(parser)
     parser.set_defaults(func=run)
@@ -34,19 +43,26 @@ def run(args: argparse.Namespace) -> int:
     console = Console(width=max(150, Console().width))
     classes = list_classes(args.data, args.format) if args.classes == "all" else [c.strip() for c in args.classes.split(",") if c.strip()]
     overrides = parse_overrides(args.overrides)
-    variants = {MAIN: overrides}
+    options = train_options(args)
+    trainings: dict[str, tuple[dict[str, object], TrainOptions]] = {MAIN: (overrides, options)}
+    if args.ablation:
+        trainings[MAIN] = (overrides, replace(options, variants=ablation.FUSIONS))
+    if args.ablation == "all":
+        trainings[ablation.ENCODER_ROW] = ({**overrides, **ablation.WITH_ENCODER}, options)
     if args.baseline:
-        variants["baseline (PatchCore, single-scale FPFH)"] = {**overrides, **BASELINE_OVERRIDES}
-    options = TrainOptions(target_points=args.target_points)
-    results: dict[str, list[ClassResult]] = {name: [] for name in variants}
-    for name, variant_overrides in variants.items():
+        trainings["baseline (PatchCore, single-scale FPFH)"] = ({**overrides, **BASELINE_OVERRIDES}, options)
+    results: dict[str, list[ClassResult]] = {}
+    for name, (training_overrides, training_options) in trainings.items():
         for class_name in classes:
             with progress_display(console, f"{name}: {class_name}") as say:
-                result = run_class(args.data, args.format, class_name, overrides=variant_overrides, options=options, progress=say)
-            results[name].append(result)
-            m = result.metrics
-            console.print(f"{name:>10.10} {class_name:<12} O-AUROC {m['o_auroc']:.3f}  P-AUROC {m['p_auroc']:.3f}  "
-                          f"AU-PRO {m['au_pro']:.3f}  train {result.train_sec:.1f} s  {result.sec_per_cloud:.2f} s/cloud")
+                rows = run_class(args.data, args.format, class_name, overrides=training_overrides,
+                                 options=training_options, progress=say)
+            for variant, result in rows.items():
+                row = name if variant is None else variant
+                results.setdefault(row, []).append(result)
+                m = result.metrics
+                console.print(f"{row:>24.24} {class_name:<12} O-AUROC {m['o_auroc']:.3f}  P-AUROC {m['p_auroc']:.3f}  "
+                              f"AU-PRO {m['au_pro']:.3f}  train {result.train_sec:.1f} s  {result.sec_per_cloud:.2f} s/cloud")
     settings = {"data": str(args.data), "format": args.format, "target_points": args.target_points, **overrides}
     report = build_report(results, MAIN, settings)
     write_report(report, args.out)

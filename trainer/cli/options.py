@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from trainer.fit.recipe import Progress as ProgressCallback
+from trainer.fit.recipe import TrainOptions
 
 
 def add_override_argument(parser: argparse.ArgumentParser) -> None:
@@ -42,3 +43,10 @@ def progress_display(console: Console, title: str) -> Iterator[ProgressCallback]
                   TimeElapsedColumn(), console=console, transient=True) as progress:
         task = progress.add_task(title, step="")
         yield lambda message: progress.update(task, step=message)
+
+
+def train_options(args: argparse.Namespace) -> TrainOptions:
+    """Training options from ``--target-points`` and ``--quick``."""
+    if args.quick:
+        return TrainOptions.quick(target_points=args.target_points)
+    return TrainOptions(target_points=args.target_points)

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from edge.inspector import Inspector
-from trainer.cli.options import add_override_argument, parse_overrides, progress_display
+from trainer.cli.options import add_override_argument, parse_overrides, progress_display, train_options
 from trainer.data import load_folder, load_split
 from trainer.fit.recipe import TrainOptions, train_recipe
 from trainer.fit.save import save_recipe
@@ -25,6 +25,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--class", dest="class_name", help="class to train (its train/ split); not for --format folder")
     parser.add_argument("--recipe", help="recipe name stored in the bundle (default: the class or folder name)")
     parser.add_argument("--out", type=Path, required=True, help="bundle directory to create")
+    parser.add_argument("--quick", action="store_true",
+                        help="light training for trials (short DUS-Net fine-tune, fewer validation defects, small "
+                        "fusion grid); accuracy is measured without it")
     parser.add_argument("--target-points", type=int, default=TrainOptions.target_points,
                         help="processing density: the voxel size is chosen so a scan keeps about this many points")
     add_override_argument(parser)
@@ -44,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     scans = [sample.points for sample in dataset]
     start = time.perf_counter()
     with progress_display(console, f"training {recipe} on {len(scans)} scans") as say:
-        trained = train_recipe(scans, options=TrainOptions(target_points=args.target_points), progress=say,
+        trained = train_recipe(scans, options=train_options(args), progress=say,
                                overrides=parse_overrides(args.overrides))
         say("writing bundle")
         root = save_recipe(trained, recipe, args.out)

@@ -9,8 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 
-from edge.inspector import Inspector
+from edge.inspector import InspectionError, Inspector
+from edge.timing import StageTimer
+from edge.verdict import Verdict
 from trainer.data import GOOD, load_split
 from trainer.evaluate.metrics import auroc, evaluate_class
 from trainer.fit.recipe import TrainedRecipe, TrainOptions, train_recipe
@@ -58,8 +61,12 @@ def run_class(
     overrides: dict[str, object] | None = None,
     options: TrainOptions | None = None,
     progress: Progress | None = None,
-) -> ClassResult:
-    """Train ``class_name`` on its train split and inspect its whole test split."""
+) -> dict[str | None, ClassResult]:
+    """Train ``class_name`` on its train split and inspect its whole test split.
+
+    Returns the recipe's own result under ``None`` and one result per fusion variant of ``options.variants``
+    (the ablation): each test cloud is analysed once through the Inspector and concluded by every variant.
+    """
     say = progress or (lambda _msg: None)
     train = load_split(root, format, class_name, "train")
     test = load_split(root, format, class_name, "test")
@@ -67,25 +74,39 @@ def run_class(
     trained: TrainedRecipe = train_recipe([s.points for s in train], options=options, progress=say, overrides=overrides)
     train_sec = time.perf_counter() - start
     inspector = Inspector(trained.model)
-    outcomes = []
+    inspectors: dict[str | None, Inspector] = {None: inspector}
+    for name, variant in trained.variants.items():
+        inspectors[name] = inspector.with_fusion(variant.fusion, variant.calibration)
+    outcomes: dict[str | None, list[CloudOutcome]] = {name: [] for name in inspectors}
     for i, sample in enumerate(test):
         say(f"{class_name}: inspecting {i + 1}/{len(test)}")
-        t0 = time.perf_counter()
-        verdict = inspector.inspect(sample.points, point_scores=True)
-        seconds = time.perf_counter() - t0
-        scores = verdict.point_scores if verdict.point_scores is not None else np.full(len(sample.points), np.nan)
         labels = sample.labels if sample.labels is not None else np.zeros(len(sample.points), np.uint8)
-        outcomes.append(CloudOutcome(sample.path.stem if sample.path else str(i), sample.kind, sample.label,
-                                     sample.points, labels, scores, verdict.raw_score, verdict.score,
-                                     verdict.decision.value, seconds))
-    return ClassResult(
-        name=class_name,
-        metrics=_metrics(outcomes),
-        per_kind=_per_kind(outcomes),
-        train_sec=train_sec,
-        sec_per_cloud=float(np.mean([o.seconds for o in outcomes])) if outcomes else float("nan"),
-        outcomes=outcomes,
-    )
+        name_ = sample.path.stem if sample.path else str(i)
+        t0 = time.perf_counter()
+        timer = StageTimer(inspector.device)
+        try:
+            analysis = inspector.analyze(torch.as_tensor(np.asarray(sample.points, dtype=np.float32)), timer)
+        except InspectionError as exc:
+            analysis, error = None, Verdict.error(str(exc))
+        analysed = time.perf_counter() - t0
+        for name, variant in inspectors.items():
+            t1 = time.perf_counter()
+            verdict = error if analysis is None else variant.conclude(analysis, point_scores=True)
+            seconds = analysed + time.perf_counter() - t1
+            scores = verdict.point_scores if verdict.point_scores is not None else np.full(len(sample.points), np.nan)
+            outcomes[name].append(CloudOutcome(name_, sample.kind, sample.label, sample.points, labels, scores,
+                                               verdict.raw_score, verdict.score, verdict.decision.value, seconds))
+    return {
+        name: ClassResult(
+            name=class_name,
+            metrics=_metrics(items),
+            per_kind=_per_kind(items),
+            train_sec=train_sec,
+            sec_per_cloud=float(np.mean([o.seconds for o in items])) if items else float("nan"),
+            outcomes=items,
+        )
+        for name, items in outcomes.items()
+    }
 
 
 def _filled(outcome: CloudOutcome) -> tuple[np.ndarray, float]:

@@ -1,13 +1,22 @@
-"""Few-shot training of a recipe: template, memory bank and calibration from 1-50 normal scans.
+"""Few-shot training of a recipe from 1-50 normal scans: template, learned networks, memory bank, fusion and
+calibration.
 
-Calibration holds scans back from the model: with n >= 2 scans each is scored leave-one-out by a model fitted
-on the others; a single scan is scored through augmented copies of itself. The held-back scores set each
-branch's normal scale (a high quantile of its normal point scores) and the object threshold, so that normal
-parts pass. The final model is fitted on all scans and checked on its golden sample.
+1. The scans go onto the recipe's voxel grid and are merged (aligned to the first) into the template.
+2. The networks learn from all scans: the DUS-Net is fine-tuned from the shipped shape prior on the aligned scans
+   in the template's unit-sphere frame (:mod:`trainer.fit.dusnet`), the Group3AD encoder is trained on their
+   groups (:mod:`trainer.fit.group_encoder`). They are shape priors trained under strong noise, so held-back
+   scoring reuses them instead of refitting them per fold (stated in docs/learned.md).
+3. Calibration holds scans back from the template and memory bank: with n >= 2 scans each is scored
+   leave-one-out by a model fitted on the others (a single scan through augmented copies of itself). The
+   held-back normal scans and synthetic defects injected into them (:mod:`trainer.data.defects`) are the
+   validation data: their branch scores set each branch's normal scale, fit the fusion (quantile-ratio search +
+   One-Class SVM, :mod:`trainer.fit.fusion`) and the object threshold, so that normal parts pass.
+4. The final model is fitted on all scans and checked on its golden sample.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -19,12 +28,20 @@ from edge.geometry.alignment import align, apply_transform
 from edge.geometry.knn import knn
 from edge.geometry.normals import estimate_normals
 from edge.geometry.sampling import voxel_downsample
-from edge.inspector import BranchScales, Inspector, RecipeModel
+from edge.inspector import Analysis, BranchScales, Inspector, Network, RecipeModel
+from edge.models import NETWORK_SPECS
 from edge.params import InspectorParams, PreprocessParams, with_overrides
 from edge.preprocess import preprocess
-from edge.scoring.calibration import fit_calibration
+from edge.runtime.torch_backend import TorchNetwork
+from edge.scoring.calibration import Calibration, fit_calibration
+from edge.scoring.fusion import BRANCHES, FusionModel
+from edge.scoring.reconstruction import ShapeFrame
+from trainer.data.defects import DEFECT_KINDS, apply_defect
 from trainer.fit.augment import augment
 from trainer.fit.coreset import greedy_coreset
+from trainer.fit.dusnet import DusNetOptions, fine_tune_dusnet
+from trainer.fit.fusion import FusionFit, FusionOptions, fit_fusion
+from trainer.fit.group_encoder import GroupEncoderOptions, fit_group_encoder
 
 Progress = Callable[[str], None]
 
@@ -39,6 +56,42 @@ class TrainOptions:
     scale_quantile: float = 0.999
     margin: float = 0.25
     seed: int = 0
+    validation_defects: tuple[str, ...] = DEFECT_KINDS
+    fusion_method: str = "ocsvm"
+    dusnet: DusNetOptions = field(default_factory=DusNetOptions)
+    encoder: GroupEncoderOptions = field(default_factory=GroupEncoderOptions)
+    fusion: FusionOptions = field(default_factory=FusionOptions)
+    variants: dict[str, FusionSpec] = field(default_factory=dict)
+
+    @classmethod
+    def quick(cls, **changes: object) -> "TrainOptions":
+        """Light settings for trials, demos and tests: a short DUS-Net fine-tune, three validation defect kinds
+        and a small fusion grid (about 3x faster to train; accuracy is measured with the defaults)."""
+        settings: dict[str, object] = {
+            "augmentations": 1,
+            "validation_defects": ("bulge", "hole", "crack"),
+            "dusnet": DusNetOptions(down_steps=20, up_steps=10),
+            "fusion": FusionOptions(quantiles=(0.99,), gamma_factors=(0.01,)),
+        }
+        return cls(**{**settings, **changes})
+
+
+@dataclass(frozen=True)
+class FusionSpec:
+    """A fusion to fit besides the recipe's own (the evaluation's ablation rows): its branches (None = every
+    active branch) and method."""
+
+    branches: tuple[str, ...] | None
+    method: str
+
+
+@dataclass
+class FusionVariant:
+    """A fitted fusion and the object calibration that goes with it."""
+
+    fusion: FusionModel
+    calibration: Calibration
+    fit: FusionFit
 
 
 @dataclass
@@ -48,6 +101,9 @@ class TrainedRecipe:
     model: RecipeModel
     golden: np.ndarray
     normal_scores: list[float] = field(default_factory=list)
+    variants: dict[str, FusionVariant] = field(default_factory=dict)
+    fusion_fit: FusionFit | None = None
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 def resolve_voxel_size(points: torch.Tensor, target_points: int) -> float:
@@ -68,38 +124,59 @@ def resolve_voxel_size(points: torch.Tensor, target_points: int) -> float:
     return hi
 
 
-def build_template(scans: Sequence[torch.Tensor], params: InspectorParams) -> tuple[torch.Tensor, torch.Tensor]:
-    """Merge the scans, each aligned to the first, on the recipe's voxel grid; normals of the result."""
+def build_template(
+    scans: Sequence[torch.Tensor], params: InspectorParams
+) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+    """Merge the scans, each aligned to the first, on the recipe's voxel grid: the template, its normals, and
+    the aligned scans."""
     voxel = params.preprocess.voxel_size
     reference = scans[0]
-    merged = [reference]
+    aligned = [reference]
     for scan in scans[1:]:
         result = align(scan, reference, coarse=params.alignment.coarse, voxel_size=voxel)
-        merged.append(apply_transform(scan, result.transform))
-    template, _ = voxel_downsample(torch.cat(merged), voxel)
-    return template, estimate_normals(template, params.features.normals_k)
+        aligned.append(apply_transform(scan, result.transform))
+    template, _ = voxel_downsample(torch.cat(aligned), voxel)
+    return template, estimate_normals(template, params.features.normals_k), aligned
 
 
-def scan_descriptors(scan: torch.Tensor, params: InspectorParams, options: TrainOptions,
-                     rng: np.random.Generator) -> torch.Tensor:
+def scan_descriptors(scan: torch.Tensor, params: InspectorParams, options: TrainOptions, rng: np.random.Generator,
+                     encoder: tuple[Network, float] | None = None) -> torch.Tensor:
     """Descriptors of a normal scan (on the voxel grid) and of its augmented copies.
 
-    FPFH and AGCS are invariant to rigid motion, so the scan needs no alignment here; each scan is described
-    once and its rows serve every memory bank it belongs to (leave-one-out and final).
+    FPFH, AGCS and the group encoder are invariant to rigid motion, so the scan needs no alignment here; each
+    scan is described once and its rows serve every memory bank it belongs to (leave-one-out and final).
     """
     voxel = params.preprocess.voxel_size
     copies = [scan] + [preprocess(augment(scan, rng, voxel), params.preprocess).points for _ in range(options.augmentations)]
-    return torch.cat([describe(copy, params.features, voxel).vectors for copy in copies])
+    return torch.cat([describe(copy, params.features, voxel, encoder=encoder).vectors for copy in copies])
 
 
 def fit_model(scans: Sequence[torch.Tensor], descriptors: Sequence[torch.Tensor], params: InspectorParams,
-              options: TrainOptions) -> RecipeModel:
-    """Template from ``scans`` (on the voxel grid) and a core-set memory bank of their ``descriptors``;
-    not yet calibrated."""
-    template, normals = build_template(scans, params)
+              options: TrainOptions, learned: LearnedParts) -> RecipeModel:
+    """Template from ``scans`` (on the voxel grid) and a core-set memory bank of their ``descriptors``, with the
+    ``learned`` networks; not yet calibrated."""
+    template, normals, _ = build_template(scans, params)
     rows = torch.cat(list(descriptors))
     bank = rows[greedy_coreset(rows, params.features.bank_size, seed=options.seed)]
-    return RecipeModel(params, template, normals, bank, BranchScales(), None)
+    return RecipeModel(params, template, normals, bank, BranchScales(), None, frame=learned.frame,
+                       networks=dict(learned.networks))
+
+
+@dataclass
+class LearnedParts:
+    """The recipe's trained networks (wrapped for the Inspector) and the frame the DUS-Net works in."""
+
+    frame: ShapeFrame | None = None
+    networks: dict[str, Network] = field(default_factory=dict)
+
+
+@dataclass
+class HeldOut:
+    """A scan held back from a calibration model, with its point labels when a synthetic defect was injected."""
+
+    model: RecipeModel
+    points: torch.Tensor
+    labels: np.ndarray | None = None
 
 
 def train_recipe(
@@ -119,6 +196,7 @@ def train_recipe(
     options = options or TrainOptions()
     say = progress or (lambda _msg: None)
     torch.manual_seed(options.seed)
+    timings: dict[str, float] = {}
     clouds = [torch.as_tensor(np.asarray(s, dtype=np.float32)) for s in scans]
     if params is None:
         voxel = resolve_voxel_size(clouds[0], options.target_points)
@@ -127,37 +205,150 @@ def train_recipe(
         params = with_overrides(params, overrides)
     gridded = [preprocess(c, params.preprocess).points for c in clouds]
     rng = np.random.default_rng(options.seed)
+
+    learned = _learn_networks(gridded, params, options, say, timings)
+    encoder = learned.networks.get("group_encoder")
+    encoder = (encoder, params.features.encoder_weight) if encoder is not None else None
+    started = time.perf_counter()
     descriptors = []
     for i, scan in enumerate(gridded):
         say(f"describing scan {i + 1}/{len(gridded)}")
-        descriptors.append(scan_descriptors(scan, params, options, rng))
+        descriptors.append(scan_descriptors(scan, params, options, rng, encoder))
+    timings["describe"] = time.perf_counter() - started
 
-    held_out: list[tuple[RecipeModel, torch.Tensor]] = []
+    started = time.perf_counter()
+    held_out = _held_out(clouds, gridded, descriptors, params, options, learned, rng, say)
+    analyses = []
+    for i, item in enumerate(held_out):
+        say(f"scoring held-back scan {i + 1}/{len(held_out)}")
+        inspector = Inspector(item.model)
+        analyses.append((inspector, inspector.analyze(item.points), item.labels))
+    timings["held_out"] = time.perf_counter() - started
+    normal = [(inspector, analysis) for inspector, analysis, labels in analyses if labels is None]
+    scales = _branch_scales([a for _, a in normal], options.scale_quantile, params.preprocess.voxel_size)
+    for inspector, _, _ in analyses:
+        inspector.model.scales = scales
+
+    started = time.perf_counter()
+    say("fitting the fusion")
+    main = _fit_variant(analyses, FusionSpec(None, options.fusion_method), options) if options.fusion_method else None
+    variants = {}
+    for name, spec in options.variants.items():
+        say(f"fitting the fusion variant {name}")
+        variant = _fit_variant(analyses, spec, options)
+        if variant is not None:
+            variants[name] = variant
+    timings["fusion"] = time.perf_counter() - started
+
+    if main is not None:
+        calibration, fusion = main.calibration, main.fusion
+        normal_scores = _object_scores(normal, fusion)
+    else:
+        fusion = None
+        normal_scores = _object_scores(normal, None)
+        calibration = fit_calibration(np.array(normal_scores), margin=options.margin)
+
+    say("final model on all scans")
+    final = fit_model(gridded, descriptors, params, options, learned)
+    final.scales, final.calibration, final.fusion = scales, calibration, fusion
+    return TrainedRecipe(
+        model=final,
+        golden=np.asarray(scans[0], dtype=np.float32),
+        normal_scores=normal_scores,
+        variants=variants,
+        fusion_fit=main.fit if main is not None else None,
+        timings=timings,
+    )
+
+
+def _learn_networks(gridded: list[torch.Tensor], params: InspectorParams, options: TrainOptions, say: Progress,
+                    timings: dict[str, float]) -> LearnedParts:
+    """Fine-tune the DUS-Net and train the Group3AD encoder, as the recipe's parameters ask."""
+    learned = LearnedParts()
+    voxel = params.preprocess.voxel_size
+    features, recon = params.features, params.reconstruction
+    if features.encoder and features.mode == "agcs":
+        started = time.perf_counter()
+        module = fit_group_encoder(gridded, features, voxel, options.encoder, progress=say)
+        shape = [features.groups, features.group_size, 3]
+        learned.networks["group_encoder"] = _wrap("group_encoder", module, {"patches": shape})
+        timings["group_encoder"] = time.perf_counter() - started
+    if recon.enabled:
+        started = time.perf_counter()
+        template, _, aligned = build_template(gridded, params)
+        frame = ShapeFrame.from_points(template)
+        dusnet = DusNetOptions(**{**vars(options.dusnet), "groups": recon.groups, "group_size": recon.group_size})
+        down, up = fine_tune_dusnet([frame.normalize(a) for a in aligned], dusnet, progress=say)
+        learned.frame = frame
+        learned.networks["down_net"] = _wrap(
+            "down_net", down, {"patches": [recon.groups, recon.group_size, 3], "centers": [recon.groups, 3]}
+        )
+        learned.networks["up_net"] = _wrap("up_net", up, {"centers": [recon.groups, 3]})
+        timings["dusnet"] = time.perf_counter() - started
+    return learned
+
+
+def _wrap(name: str, module: torch.nn.Module, inputs: dict[str, list[int]]) -> TorchNetwork:
+    return TorchNetwork(name, NETWORK_SPECS[name], module.float().eval(), inputs, torch.device("cpu"))
+
+
+def _held_out(clouds: list[torch.Tensor], gridded: list[torch.Tensor], descriptors: list[torch.Tensor],
+              params: InspectorParams, options: TrainOptions, learned: LearnedParts, rng: np.random.Generator,
+              say: Progress) -> list[HeldOut]:
+    """Held-back normal scans (leave-one-out, plus augmented copies) and synthetic defects injected into them."""
+    voxel = params.preprocess.voxel_size
+    held_out: list[HeldOut] = []
+    folds: list[tuple[RecipeModel, torch.Tensor]] = []
     if len(clouds) == 1:
-        model = fit_model(gridded, descriptors, params, options)
-        held_out = [(model, augment(clouds[0], rng, params.preprocess.voxel_size)) for _ in range(3)]
+        model = fit_model(gridded, descriptors, params, options, learned)
+        held_out = [HeldOut(model, augment(clouds[0], rng, voxel)) for _ in range(3)]
+        folds = [(model, held_out[0].points)]
     else:
         for i in range(len(clouds)):
             say(f"calibration model {i + 1}/{len(clouds)} (leave-one-out)")
             others = [j for j in range(len(clouds)) if j != i]
-            model = fit_model([gridded[j] for j in others], [descriptors[j] for j in others], params, options)
-            held_out.append((model, clouds[i]))
-            voxel = params.preprocess.voxel_size
-            held_out += [(model, augment(clouds[i], rng, voxel)) for _ in range(options.held_out_copies)]
-    inspectors = [Inspector(model) for model, _ in held_out]
-    analyses = [(inspector, inspector.analyze(scan)) for inspector, (_, scan) in zip(inspectors, held_out)]
-    scales = _branch_scales([a for _, a in analyses], options.scale_quantile, params.preprocess.voxel_size)
+            model = fit_model([gridded[j] for j in others], [descriptors[j] for j in others], params, options, learned)
+            held_out.append(HeldOut(model, clouds[i]))
+            held_out += [HeldOut(model, augment(clouds[i], rng, voxel)) for _ in range(options.held_out_copies)]
+            folds.append((model, clouds[i]))
+    for model, cloud in folds:
+        for kind in options.validation_defects:
+            defect = apply_defect(kind, cloud.numpy(), rng)
+            held_out.append(HeldOut(model, torch.from_numpy(defect.points), defect.labels.astype(bool)))
+    return held_out
 
-    normal_scores = []
-    for inspector, analysis in analyses:
-        inspector.model.scales = scales
-        normal_scores.append(inspector.object_score(inspector.fuse(analysis)))
-    calibration = fit_calibration(np.array(normal_scores), margin=options.margin)
 
-    say("final model on all scans")
-    final = fit_model(gridded, descriptors, params, options)
-    final.scales, final.calibration = scales, calibration
-    return TrainedRecipe(model=final, golden=np.asarray(scans[0], dtype=np.float32), normal_scores=normal_scores)
+def _fit_variant(analyses: list[tuple[Inspector, Analysis, np.ndarray | None]], spec: FusionSpec,
+                 options: TrainOptions) -> FusionVariant | None:
+    """Fit a fusion on the held-back branch scores; None when it needs a branch this recipe does not have."""
+    columns = [inspector.branch_scores(analysis) for inspector, analysis, _ in analyses]
+    active = [b for b in BRANCHES if b in columns[0]]
+    branches = tuple(active) if spec.branches is None else spec.branches
+    if any(b not in active for b in branches):
+        return None
+    vectors = [torch.stack([c[b] for b in branches], dim=1) for c in columns]
+    normal = [v for v, (_, _, labels) in zip(vectors, analyses) if labels is None]
+    validation = []
+    for v, (_, analysis, labels) in zip(vectors, analyses):
+        point_labels = torch.zeros(v.shape[0], dtype=torch.bool)
+        if labels is not None:
+            mapped = analysis.pre.source_index.cpu()
+            hit = mapped[torch.from_numpy(labels) & (mapped >= 0)]
+            point_labels[hit] = True
+        validation.append((v, point_labels, labels is not None and bool(point_labels.any())))
+    fit = fit_fusion(normal, validation, branches, spec.method, options.fusion)
+    normal_pairs = [(inspector, analysis) for inspector, analysis, labels in analyses if labels is None]
+    scores = _object_scores(normal_pairs, fit.model)
+    return FusionVariant(fit.model, fit_calibration(np.array(scores), margin=options.margin), fit)
+
+
+def _object_scores(normal: list[tuple[Inspector, Analysis]], fusion: FusionModel | None) -> list[float]:
+    """Object scores of held-back normal scans under ``fusion`` (the scaled-sum fusion when None)."""
+    scores = []
+    for inspector, analysis in normal:
+        variant = inspector.with_fusion(fusion, None)
+        scores.append(variant.object_score(variant.fuse(analysis)))
+    return scores
 
 
 def _branch_scales(analyses: list, quantile: float, voxel: float) -> BranchScales:
@@ -167,7 +358,10 @@ def _branch_scales(analyses: list, quantile: float, voxel: float) -> BranchScale
         values = torch.cat([getattr(a, name) for a in analyses]).double()
         return max(float(torch.quantile(values, quantile)) if values.numel() else 0.0, floor)
 
-    feature = q("feature", 1e-6)
-    return BranchScales(feature=feature, deviation=q("deviation", 0.05 * voxel), missing=q("missing", 1.0 * voxel))
-
-
+    return BranchScales(
+        feature=q("feature", 1e-6),
+        deviation=q("deviation", 0.05 * voxel),
+        missing=q("missing", 1.0 * voxel),
+        reconstruction=q("reconstruction", 0.05 * voxel),
+        recon_missing=q("recon_missing", 1.0 * voxel),
+    )
