@@ -90,7 +90,9 @@ class UpNet(nn.Module):
         self.fuse12 = nn.Sequential(nn.Linear(2 * width, width), nn.GELU())
         self.fuse24 = nn.Sequential(nn.Linear(2 * width, width), nn.GELU())
         self.head = nn.Sequential(
-            nn.Linear(2 * width, 2 * width), nn.GELU(), nn.Linear(2 * width, width), nn.GELU(), nn.Linear(width, 3 * gamma)
+            nn.Linear(2 * width, 2 * width), nn.GELU(),
+            nn.Linear(2 * width, width), nn.GELU(),
+            nn.Linear(width, 3 * gamma),
         )
 
     def check_groups(self, groups: int) -> None:

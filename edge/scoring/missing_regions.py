@@ -37,7 +37,8 @@ class MissingRegions:
     """Per-input-point missing scores (P,) (0 away from any kept cluster), the gap-point labels, the clusters.
 
     ``clusters`` are ordered deepest first; ``labels`` (R,) gives each reconstructed point its cluster index in
-    ``clusters``, -1 if it is not part of a kept cluster; ``gap`` (R,) is each reconstructed point's distance to the nearest input point.
+    ``clusters``, -1 if it is not part of a kept cluster; ``gap`` (R,) is each reconstructed point's distance to
+    the nearest input point.
     """
 
     scores: torch.Tensor
@@ -102,7 +103,8 @@ def find_missing_regions(
     nd2, nearest = knn(points, reconstruction[kept], 1)
     near = nd2[:, 0] < rim_radius * rim_radius
     scores = torch.where(near, depth[labels[kept][nearest[:, 0]]], scores)
-    return MissingRegions(scores=scores, labels=labels, gap=gap, clusters=_describe(reconstruction[kept], labels[kept], depth))
+    clusters = _describe(reconstruction[kept], labels[kept], depth)
+    return MissingRegions(scores=scores, labels=labels, gap=gap, clusters=clusters)
 
 
 def _density_clusters(points: torch.Tensor, eps: float, min_points: int) -> torch.Tensor:
@@ -147,4 +149,7 @@ def _describe(points: torch.Tensor, labels: torch.Tensor, depth: torch.Tensor) -
     hi = points.new_full((count, 3), float("-inf")).scatter_reduce(0, idx, points, reduce="amax")
     centroid = points.new_zeros((count, 3)).index_add_(0, labels, points) / sizes.unsqueeze(1)
     c, e, s, d = (t.cpu().tolist() for t in (centroid, hi - lo, sizes, depth))
-    return [MissingCluster(centroid=tuple(c[i]), extent=tuple(e[i]), points=int(s[i]), depth=float(d[i])) for i in range(count)]
+    return [
+        MissingCluster(centroid=tuple(c[i]), extent=tuple(e[i]), points=int(s[i]), depth=float(d[i]))
+        for i in range(count)
+    ]

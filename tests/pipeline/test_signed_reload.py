@@ -8,6 +8,7 @@ import pytest
 from servicekit import Line, station, variant_bundle
 
 from edge.pipeline.recipes import Recipes
+from edge.config import InspectConfig
 from edge.service import Service, inspector_loader
 from edge.signing import generate_signing_key, sign_bundle
 
@@ -19,8 +20,8 @@ def signed_live(trained_bundle, tmp_path):
     generate_signing_key(private, public)
     signed = shutil.copytree(trained_bundle, tmp_path / "signed")
     sign_bundle(signed, private)
-    service = Service(station(tmp_path, {"bracket": signed}), loader=inspector_loader("cpu"))
-    service.recipes = Recipes(inspector_loader("cpu"), public_key=public)
+    service = Service(station(tmp_path, {"bracket": signed}), loader=inspector_loader(InspectConfig()))
+    service.recipes = Recipes(inspector_loader(InspectConfig()), public_key=public)
     service.start()
     line = Line(service)
     yield service, line, private

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from dataclasses import fields
 from pathlib import Path
@@ -13,7 +14,8 @@ from trainer.cli.options import progress_display
 from trainer.fit.dusnet import DEFAULT_PRIOR_PATH, DusNetOptions, options_info, pretrain_dusnet, save_dusnet
 from trainer.fit.shape_prior import prior_clouds
 
-DEFAULT_SOURCES = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "sources"
+SHARED_DATA = Path(os.environ.get("PCINSPECT_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))
+DEFAULT_SOURCES = SHARED_DATA / "sources"
 PRETRAIN_DEFAULTS = {"down_steps": 500, "up_steps": 500, "lr": 1e-3, "up_lr": 3e-3, "threads": 1}
 """Pretraining differs from recipe fine-tuning (the DusNetOptions defaults) in these options."""
 

@@ -145,11 +145,16 @@ def up_net_loss(dense: torch.Tensor, target: torch.Tensor, options: DusNetOption
     return emd + options.repulsion_weight * repulsion_loss(dense, h=options.repulsion_h)
 
 
-def _optimiser(net: torch.nn.Module, lr: float, steps: int) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+def _optimiser(
+    net: torch.nn.Module, lr: float, steps: int
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
     """AdamW with a cosine decay to a tenth of ``lr`` over ``steps``."""
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(s, steps) / max(steps, 1))))
-    return opt, sched
+
+    def factor(step: int) -> float:
+        return 0.1 + 0.45 * (1.0 + math.cos(math.pi * min(step, steps) / max(steps, 1)))
+
+    return opt, torch.optim.lr_scheduler.LambdaLR(opt, factor)
 
 
 def _report(say: Progress, name: str, step: int, steps: int, losses: list[float], started: float) -> None:

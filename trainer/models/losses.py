@@ -12,10 +12,10 @@ gradient and the loss is its cost ``sum_ij P_ij ||x_i - y_j||`` (envelope theore
 one distance per kept pair.
 
 Measured error against ``scipy.optimize.linear_sum_assignment`` on noisy unit-sphere samples
-(docs/reconstruction.md): with the defaults (32 candidates, up to 1000 iterations) within 1.6 % for 64-256
-points and 2.2 % for 1024 (tests/trainer/test_dusnet_losses.py asserts 3 %); with the cheap training
-setting of ``DusNetOptions`` (8 candidates, 30 iterations) up to 10 % for 64-256 points and 17 % (value too
-low, plan not converged) for 1024-2048.
+(docs/reconstruction.md): with the defaults (32 candidates, up to 1000 iterations) within 1.4 % for 64-256
+points and 2.2 % for 1024-2048 (tests/trainer/test_dusnet_losses.py asserts 3 % for 64-256); with the cheap
+training setting of ``DusNetOptions`` (8 candidates, 30 iterations) up to 10 % for 64-256 points and 17 %
+(value too low, plan not converged) for 1024-2048.
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ def cosine_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 def _pairwise_sq(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Squared distances (B, N, M), clamped at 0 (the matmul form can round below it)."""
-    return (a.square().sum(-1, keepdim=True) - 2.0 * a @ b.transpose(1, 2) + b.square().sum(-1).unsqueeze(1)).clamp_min(0)
+    cross = (2.0 * a) @ b.transpose(1, 2)
+    return (a.square().sum(-1, keepdim=True) - cross + b.square().sum(-1).unsqueeze(1)).clamp_min(0)
 
 
 def chamfer_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -108,7 +109,9 @@ def candidate_pairs(x: torch.Tensor, y: torch.Tensor, k: int) -> tuple[torch.Ten
     near_x = nearest_indices(y, x, min(k, n))
     rows = torch.arange(n, device=x.device).reshape(1, n, 1)
     cols = torch.arange(m, device=x.device).reshape(1, m, 1)
-    key = torch.unique(torch.cat([((batch * n + rows) * m + near_y).reshape(-1), ((batch * n + near_x) * m + cols).reshape(-1)]))
+    key_xy = ((batch * n + rows) * m + near_y).reshape(-1)
+    key_yx = ((batch * n + near_x) * m + cols).reshape(-1)
+    key = torch.unique(torch.cat([key_xy, key_yx]))
     flat_row = key // m
     return flat_row, (flat_row // n) * m + key % m
 

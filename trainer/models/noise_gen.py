@@ -18,9 +18,10 @@ noisy centers, and must return the clean centers.
 Interpretation (docs/reconstruction.md, "Deviations"): the paper names a center level alpha and a neighbour
 level beta (defaults 0.08 and 0.15). Independent noise of 0.15 shape radii on every neighbour of every group
 turns each patch (radius ~0.05) into a blob unlike anything met at inspection time, and the network then moves
-normal centers off the surface (measured: 0.02 on held-out parts, as far as it corrects bulges); a coherent
-bump on a quarter of the groups keeps normal patches in the training distribution and gives the network local
-evidence (the patch's shape) of what to undo.
+normal centers off the surface (measured: 0.02 on held-out parts, as far as it corrects bulges); a bump on a
+quarter of the groups keeps normal patches in the training distribution and gives the network local evidence
+(the patch's shape) of what to undo. Smooth normal bumps spanning one to three patches (closer to real bulges)
+were tried and dropped: the pretrained network learned nothing from them.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ class NoiseGen:
         distance = relative.norm(dim=-1)
         radius = distance.amax(dim=2, keepdim=True).clamp_min(1e-12)
         weight = (1.0 - (distance / radius).square()).clamp_min(0.0).square()
-        jitter = torch.randn(neighbours.shape, generator=generator, **opts) * (self.beta * radius * corrupt).unsqueeze(-1)
+        jitter = torch.randn(neighbours.shape, generator=generator, **opts)
+        jitter = jitter * (self.beta * radius * corrupt).unsqueeze(-1)
         patches = relative + shift.unsqueeze(2) * (weight.unsqueeze(-1) - 1.0) + jitter
         return centers + shift, patches
