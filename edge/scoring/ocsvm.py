@@ -49,6 +49,9 @@ class OcsvmModel:
         object.__setattr__(self, "dual_coef", coef)
         object.__setattr__(self, "gamma", gamma)
         object.__setattr__(self, "rho", rho)
+        total = coef.sum()
+        mu = (coef.unsqueeze(1) * sv).sum(dim=0, keepdim=True) / total
+        object.__setattr__(self, "_boundary", (float(self.decision_function(mu)[0]), gamma * float(total)))
 
     @property
     def dim(self) -> int:
@@ -97,14 +100,9 @@ class OcsvmModel:
         same boundary; points with ``f >= f(mu)`` are all at ``-R``), exact in that limit and a close,
         distance-like approximation elsewhere.
         """
+        peak, scale = self._boundary
         f = self.decision_function(x, max_bytes=max_bytes)
-        coef = self.dual_coef.to(f.device)
-        total = coef.sum()
-        mu = (coef.unsqueeze(1) * self.support_vectors.to(f.device)).sum(dim=0, keepdim=True) / total
-        peak = self.decision_function(mu, max_bytes=max_bytes)[0]
-        scale = self.gamma * total
-        radius = (peak.clamp_min(0.0) / scale).sqrt()
-        return ((peak - f).clamp_min(0.0) / scale).sqrt() - radius
+        return ((peak - f).clamp_min(0.0) / scale).sqrt() - math.sqrt(max(peak, 0.0) / scale)
 
     def to_arrays(self) -> tuple[dict[str, np.ndarray], dict[str, float]]:
         """Plain numpy arrays (``support_vectors``, ``dual_coef``) and YAML scalars (``gamma``, ``rho``)."""
