@@ -26,6 +26,7 @@ from edge.geometry.grouping import group_points
 from edge.geometry.knn import knn
 from edge.geometry.normals import estimate_normals
 from edge.geometry.sampling import statistical_outlier_mask, voxel_downsample
+from edge.cli import bench_inspect
 from edge.pipeline import bench as serve_bench
 
 GROUPS = 1024
@@ -38,7 +39,7 @@ AGCS_ALPHA = 0.5
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``bench`` with its ``geometry`` and ``serve`` targets."""
+    """Add ``bench`` with its ``geometry``, ``serve`` and ``inspect`` targets."""
     parser = subparsers.add_parser("bench", help="time the runtime's building blocks")
     targets = parser.add_subparsers(dest="target", metavar="TARGET", required=True)
     geometry = targets.add_parser("geometry", help="time knn, fps, normals, fpfh, sampling, agcs, grouping, alignment")
@@ -49,6 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     geometry.add_argument("--seed", type=int, default=0)
     geometry.set_defaults(func=run)
     serve_bench.add_parser(targets)
+    bench_inspect.add_parser(targets)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,0 +1,99 @@
+"""`pcinspect bench inspect`: per-frame latency of the Inspector on one device and backend, stage by stage.
+
+This is the cost of one inspection without the service around it (no decoding, queueing or publishing), so
+backends and devices can be compared on the same frames: ``--backends torch --device cuda`` against
+``--backends onnxruntime`` against ``--backends torch --device cpu``. Frames are the bundle's golden sample
+resampled to ``--points`` with 0.05 unit jitter, a different seed per frame, as ``bench serve`` makes them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from edge.inspector import Inspector
+from edge.pipeline.bench import frames_from_golden
+from edge.runtime.base import BACKENDS, PRECISIONS
+
+
+def add_parser(targets: argparse._SubParsersAction) -> None:
+    """Add the ``inspect`` target to ``pcinspect bench``."""
+    parser = targets.add_parser("inspect", help="per-frame Inspector latency on one device and backend")
+    parser.add_argument("--bundle", type=Path, required=True, help="bundle directory (make one with `pcinspect train`)")
+    parser.add_argument("--points", type=int, nargs="+", default=[25_000], help="points per frame (one run per value)")
+    parser.add_argument("--frames", type=int, default=20, help="frames measured per run")
+    parser.add_argument("--warmup", type=int, default=3, help="frames inspected before measuring")
+    parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1, ...)")
+    parser.add_argument("--backends", default="torch", help=f"comma-separated preference order of {', '.join(BACKENDS)}")
+    parser.add_argument("--precision", choices=PRECISIONS, default="fp32")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", action="store_true", help="print one JSON object per run instead of the table")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Inspect ``--warmup`` then ``--frames`` frames per point count and print latency percentiles."""
+    if args.frames < 1 or args.warmup < 0 or min(args.points) < 1:
+        raise ValueError("--frames and --points must be positive and --warmup not negative")
+    if torch.device(args.device).type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda requested but CUDA is not available to torch on this machine")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    inspector = Inspector.from_bundle(args.bundle, args.device, backends=backends, precision=args.precision)
+    results = [measure(inspector, args.bundle, points, args.frames, args.warmup, args.seed) for points in args.points]
+    for result in results:
+        result.update(device=args.device, backends=backends, precision=args.precision,
+                      threads=torch.get_num_threads(), served_by=inspector.backend_report)
+        print(json.dumps(result, sort_keys=True) if args.json else format_result(result))
+    return 0
+
+
+def measure(inspector: Inspector, bundle: Path, points: int, frames: int, warmup: int, seed: int) -> dict:
+    """Wall-clock ms per inspection (percentiles), median ms per stage, and how the frames were decided."""
+    totals, stages, decisions, reasons = [], {}, Counter(), Counter()
+    for i in range(warmup + frames):
+        cloud = frames_from_golden(bundle, points, seed + i)
+        start = time.perf_counter()
+        verdict = inspector.inspect(cloud)
+        elapsed = (time.perf_counter() - start) * 1e3
+        if i < warmup:
+            continue
+        totals.append(elapsed)
+        for stage, ms in verdict.timing_ms.items():
+            stages.setdefault(stage, []).append(ms)
+        decisions[verdict.decision.value] += 1
+        if verdict.reason:
+            reasons[verdict.reason] += 1
+    ms = np.asarray(totals)
+    return {
+        "points": points, "frames": frames,
+        "ms": {"p50": float(np.percentile(ms, 50)), "p90": float(np.percentile(ms, 90)),
+               "p99": float(np.percentile(ms, 99)), "mean": float(ms.mean())},
+        "frames_per_s": float(1e3 / ms.mean()),
+        "stage_ms_p50": {k: float(np.median(v)) for k, v in stages.items() if k != "total"},
+        "decisions": dict(decisions), "reasons": dict(reasons.most_common(3)),
+    }
+
+
+def format_result(result: dict) -> str:
+    """A few readable lines for one run."""
+    ms = result["ms"]
+    lines = [
+        f"pcinspect bench inspect: {result['points']} points, {result['frames']} frames, device {result['device']}, "
+        f"backends {','.join(result['backends'])}, {result['precision']}, {result['threads']} CPU threads",
+        f"  per frame ms  p50 {ms['p50']:.1f}  p90 {ms['p90']:.1f}  p99 {ms['p99']:.1f}  mean {ms['mean']:.1f}  "
+        f"({result['frames_per_s']:.2f} frames/s)",
+        "  stage p50 ms  " + "  ".join(f"{k} {v:.1f}" for k, v in result["stage_ms_p50"].items()),
+        "  decisions     " + ", ".join(f"{k} {v}" for k, v in sorted(result["decisions"].items())),
+    ]
+    lines += [f"  reason ({n}x)  {reason}" for reason, n in result["reasons"].items()]
+    lines += [f"  {line}" for line in result["served_by"]]
+    return "\n".join(lines)
