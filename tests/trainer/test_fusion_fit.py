@@ -5,7 +5,7 @@ import pytest
 import torch
 from sklearn.svm import OneClassSVM
 
-from trainer.fit.fusion import FusionOptions, fit_fusion
+from trainer.fit.fusion import FusionOptions, fit_fusion, refit_ocsvm
 
 THREE = ("feature", "deviation", "missing")
 
@@ -123,3 +123,28 @@ def test_vectors_whose_width_does_not_match_the_branches_are_rejected() -> None:
     normal, validation = _data(8)
     with pytest.raises(ValueError, match=r"\(P, 2\)"):
         fit_fusion(normal, validation, ("feature", "deviation"), "sum")
+
+
+def test_refit_keeps_coefficients_gamma_and_floor_and_fits_the_given_vectors() -> None:
+    normal, validation = _data(3)
+    fit = fit_fusion(normal, validation, THREE, "ocsvm", FusionOptions(quantiles=(0.9,), ratios=(1.0,)))
+    refitted = refit_ocsvm(fit.model, normal[:2])
+    assert (refitted.coefficients, refitted.floor) == (fit.model.coefficients, fit.model.floor)
+    assert refitted.ocsvm.gamma == fit.model.ocsvm.gamma
+    assert not torch.equal(refitted.ocsvm.support_vectors, fit.model.ocsvm.support_vectors)
+
+
+def test_scan_unlike_the_others_scores_higher_when_left_out_of_the_ocsvm_fit() -> None:
+    normal, validation = _data(4)
+    normal[2] = normal[2] + torch.tensor([0.05, 0.0, 0.0], dtype=normal[2].dtype)
+    fit = fit_fusion(normal, validation, THREE, "ocsvm", FusionOptions(quantiles=(0.9,), ratios=(1.0,)))
+    inside = refit_ocsvm(fit.model, normal).score(normal[2]).topk(10).values.mean()
+    outside = refit_ocsvm(fit.model, normal[:2]).score(normal[2]).topk(10).values.mean()
+    assert outside > inside
+
+
+def test_refit_refuses_a_fusion_without_an_ocsvm() -> None:
+    normal, validation = _data(5)
+    fit = fit_fusion(normal, validation, THREE, "sum", FusionOptions(quantiles=(0.9,), ratios=(1.0,)))
+    with pytest.raises(ValueError, match="needs an 'ocsvm' fusion"):
+        refit_ocsvm(fit.model, normal)

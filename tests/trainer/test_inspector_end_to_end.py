@@ -49,6 +49,18 @@ def test_unseen_normal_parts_pass(inspector: Inspector) -> None:
     assert all(v.score < 0.5 and not v.regions for v in verdicts)
 
 
+@pytest.mark.parametrize("pitch", [2, 4])
+def test_normal_part_scanned_at_a_finer_pitch_passes(inspector: Inspector, pitch: int) -> None:
+    sample = synthetic_sample("bracket", "good", np.random.default_rng(303), POINTS * pitch)
+    assert inspector.inspect(sample.points).decision is Decision.PASS
+
+
+def test_threshold_comes_from_the_cross_fitted_held_back_normal_scores(trained) -> None:
+    held_back_normals = 3 * (1 + OPTIONS.held_out_copies)
+    assert len(trained.normal_scores) == held_back_normals
+    assert trained.model.calibration.threshold > max(trained.normal_scores)
+
+
 @pytest.mark.parametrize("defect", ["bulge", "concavity", "hole"])
 def test_defective_part_fails_with_a_region_on_the_defect(inspector: Inspector, defect: str) -> None:
     points, labels = _scan(np.random.default_rng(202), defect)

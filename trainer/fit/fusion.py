@@ -192,6 +192,25 @@ def fit_fusion(
     return FusionFit(models[chosen], table[chosen], tuple(table), obj, pt, time.perf_counter() - started)
 
 
+def refit_ocsvm(model: FusionModel, normal: Sequence[torch.Tensor], options: FusionOptions | None = None) -> FusionModel:
+    """``model`` (an ``ocsvm`` fusion) fitted again on other ``normal`` vectors with its coefficients, gamma and
+    floor kept: the model a cross-fitted calibration scores held-back scans with (see ``trainer.fit.recipe``)."""
+    if model.method != "ocsvm" or model.ocsvm is None:
+        raise ValueError(f"refit_ocsvm needs an 'ocsvm' fusion, got {model.method!r}")
+    options = options or FusionOptions()
+    rows = _stack_normal(normal, len(model.branches))
+    if rows.shape[0] > options.max_fit_samples:
+        rng = np.random.default_rng(options.seed)
+        rows = rows[np.sort(rng.choice(rows.shape[0], options.max_fit_samples, replace=False))]
+    x = rows * np.asarray(model.coefficients)
+    if model.floor is not None:
+        x = np.maximum(x, np.asarray(model.floor))
+    gamma = float(model.ocsvm.gamma)
+    estimator = OneClassSVM(kernel="rbf", nu=options.nu, gamma=gamma).fit(x)
+    return FusionModel("ocsvm", model.branches, model.coefficients, ocsvm=ocsvm_from_sklearn(estimator, gamma),
+                       floor=model.floor)
+
+
 def ocsvm_from_sklearn(estimator: OneClassSVM, gamma: float) -> OcsvmModel:
     """The edge model of a fitted RBF ``OneClassSVM`` (``gamma``: the numeric value it was fitted with)."""
     return OcsvmModel(

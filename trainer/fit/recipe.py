@@ -40,7 +40,7 @@ from trainer.data.defects import DEFECT_KINDS, apply_defect
 from trainer.fit.augment import augment
 from trainer.fit.coreset import greedy_coreset
 from trainer.fit.dusnet import DusNetOptions, fine_tune_dusnet
-from trainer.fit.fusion import FusionFit, FusionOptions, fit_fusion
+from trainer.fit.fusion import FusionFit, FusionOptions, fit_fusion, refit_ocsvm
 from trainer.fit.group_encoder import GroupEncoderOptions, fit_group_encoder
 
 Progress = Callable[[str], None]
@@ -53,8 +53,14 @@ class TrainOptions:
     target_points: int = 12000
     augmentations: int = 2
     held_out_copies: int = 2
+    densities: tuple[float, ...] = (2.0, 1.0)
+    """The memory bank's augmented copies cycle through these scan densities relative to the training scans, so
+    a recipe also accepts a good part scanned at a finer pitch (``augment(density=...)``). Held-back scans keep
+    the training density: their scores set the threshold, which should stay as tight as the scans allow."""
     scale_quantile: float = 0.999
-    margin: float = 0.25
+    margin: float = 0.5
+    """Threshold = highest held-back normal object score + ``margin`` x (highest - median). The scores are
+    out-of-sample (leave-one-out models, cross-fitted OCSVM) but few, so a new good part may exceed them."""
     seed: int = 0
     validation_defects: tuple[str, ...] = DEFECT_KINDS
     fusion_method: str = "ocsvm"
@@ -87,11 +93,13 @@ class FusionSpec:
 
 @dataclass
 class FusionVariant:
-    """A fitted fusion and the object calibration that goes with it."""
+    """A fitted fusion, the object calibration that goes with it, and the held-back normal object scores that
+    calibration was fitted on."""
 
     fusion: FusionModel
     calibration: Calibration
     fit: FusionFit
+    normal_scores: list[float]
 
 
 @dataclass
@@ -147,7 +155,8 @@ def scan_descriptors(scan: torch.Tensor, params: InspectorParams, options: Train
     scan is described once and its rows serve every memory bank it belongs to (leave-one-out and final).
     """
     voxel = params.preprocess.voxel_size
-    copies = [scan] + [preprocess(augment(scan, rng, voxel), params.preprocess).points for _ in range(options.augmentations)]
+    copies = [scan] + [preprocess(augment(scan, rng, voxel, density=_density(options, j)), params.preprocess).points
+                       for j in range(options.augmentations)]
     return torch.cat([describe(copy, params.features, voxel, encoder=encoder).vectors for copy in copies])
 
 
@@ -231,18 +240,18 @@ def train_recipe(
 
     started = time.perf_counter()
     say("fitting the fusion")
-    main = _fit_variant(analyses, FusionSpec(None, options.fusion_method), options) if options.fusion_method else None
+    folds = _folds(held_out)
+    main = _fit_variant(analyses, folds, FusionSpec(None, options.fusion_method), options) if options.fusion_method else None
     variants = {}
     for name, spec in options.variants.items():
         say(f"fitting the fusion variant {name}")
-        variant = _fit_variant(analyses, spec, options)
+        variant = _fit_variant(analyses, folds, spec, options)
         if variant is not None:
             variants[name] = variant
     timings["fusion"] = time.perf_counter() - started
 
     if main is not None:
-        calibration, fusion = main.calibration, main.fusion
-        normal_scores = _object_scores(normal, fusion)
+        calibration, fusion, normal_scores = main.calibration, main.fusion, main.normal_scores
     else:
         fusion = None
         normal_scores = _object_scores(normal, None)
@@ -318,9 +327,25 @@ def _held_out(clouds: list[torch.Tensor], gridded: list[torch.Tensor], descripto
     return held_out
 
 
-def _fit_variant(analyses: list[tuple[Inspector, Analysis, np.ndarray | None]], spec: FusionSpec,
+def _density(options: TrainOptions, copy: int) -> float:
+    return options.densities[copy % len(options.densities)] if options.densities else 1.0
+
+
+def _folds(held_out: list[HeldOut]) -> list[int]:
+    """Fold number of each held-back scan: the calibration model it was held back from (leave-one-out), or,
+    with a single training scan and so a single model, each scan its own fold."""
+    models: dict[int, int] = {}
+    folds = [models.setdefault(id(item.model), len(models)) for item in held_out]
+    return folds if len(models) > 1 else list(range(len(held_out)))
+
+
+def _fit_variant(analyses: list[tuple[Inspector, Analysis, np.ndarray | None]], folds: list[int], spec: FusionSpec,
                  options: TrainOptions) -> FusionVariant | None:
-    """Fit a fusion on the held-back branch scores; None when it needs a branch this recipe does not have."""
+    """Fit a fusion on the held-back branch scores; None when it needs a branch this recipe does not have.
+
+    An OCSVM fusion is calibrated on cross-fitted scores: each fold's normal scans are scored by the OCSVM
+    refitted without that fold's vectors. Scored by the model fitted on their own vectors they would lie inside
+    its boundary by construction, and the threshold would be too tight for a new normal part."""
     columns = [inspector.branch_scores(analysis) for inspector, analysis, _ in analyses]
     active = [b for b in BRANCHES if b in columns[0]]
     branches = tuple(active) if spec.branches is None else spec.branches
@@ -337,9 +362,18 @@ def _fit_variant(analyses: list[tuple[Inspector, Analysis, np.ndarray | None]], 
             point_labels[hit] = True
         validation.append((v, point_labels, labels is not None and bool(point_labels.any())))
     fit = fit_fusion(normal, validation, branches, spec.method, options.fusion)
-    normal_pairs = [(inspector, analysis) for inspector, analysis, labels in analyses if labels is None]
-    scores = _object_scores(normal_pairs, fit.model)
-    return FusionVariant(fit.model, fit_calibration(np.array(scores), margin=options.margin), fit)
+    normal_index = [i for i, (_, _, labels) in enumerate(analyses) if labels is None]
+    if fit.model.method == "ocsvm" and len({folds[i] for i in normal_index}) > 1:
+        scores = [0.0] * len(normal_index)
+        for fold in sorted({folds[i] for i in normal_index}):
+            rest = [vectors[i] for i in normal_index if folds[i] != fold]
+            refitted = refit_ocsvm(fit.model, rest, options.fusion)
+            for slot, i in enumerate(normal_index):
+                if folds[i] == fold:
+                    scores[slot] = _object_scores([analyses[i][:2]], refitted)[0]
+    else:
+        scores = _object_scores([analyses[i][:2] for i in normal_index], fit.model)
+    return FusionVariant(fit.model, fit_calibration(np.array(scores), margin=options.margin), fit, scores)
 
 
 def _object_scores(normal: list[tuple[Inspector, Analysis]], fusion: FusionModel | None) -> list[float]:
