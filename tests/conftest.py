@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -24,3 +25,33 @@ def shared_data() -> Path:
 def _seed() -> None:
     torch.manual_seed(0)
     np.random.seed(0)
+
+
+@pytest.fixture(scope="session")
+def exported_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A bundle of the real network architectures with fp32 and fp16 ONNX exports and parity.json (shared,
+    read-only; see netbundle.py)."""
+    from netbundle import exported_bundle_once
+
+    return exported_bundle_once(tmp_path_factory.getbasetemp())
+
+
+@pytest.fixture
+def exported_copy(exported_bundle: Path, tmp_path: Path) -> Path:
+    """A private copy of the exported bundle, for tests that change it."""
+    return Path(shutil.copytree(exported_bundle, tmp_path / "bundle"))
+
+
+@pytest.fixture(scope="session")
+def trained_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small bracket bundle with DUS-Net networks and OCSVM fusion, trained once per session (about 10 s)."""
+    from trainer.data import synthetic_sample
+    from trainer.fit.recipe import TrainOptions, train_recipe
+    from trainer.fit.save import save_recipe
+
+    rng = np.random.default_rng(7)
+    scans = [synthetic_sample("bracket", "good", rng, 5000).points for _ in range(3)]
+    trained = train_recipe(scans, options=TrainOptions.quick(target_points=3000),
+                           overrides={"features.groups": 96, "features.fpfh_radii_voxels": [3.0, 6.0],
+                                      "reconstruction.groups": 128})
+    return save_recipe(trained, "bracket", tmp_path_factory.mktemp("bundles") / "bracket")

@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from edge.bundle import Bundle, BundleError
+from edge.bundle import Bundle, BundleError, NetworkEntry
+from edge.models import NETWORK_SPECS, NetworkSpec
+from edge.runtime.base import BackendUnavailable
 
 
 def read_verified(bundle: Bundle, rel: str) -> bytes:
@@ -29,3 +31,17 @@ def read_bytes(path: Path) -> bytes:
         return path.read_bytes()
     except FileNotFoundError:
         raise BundleError(f"{path}: missing") from None
+
+
+def onnx_source(bundle: Bundle, name: str, precision: str) -> tuple[NetworkEntry, NetworkSpec, str]:
+    """Network ``name``'s manifest entry, architecture spec and ``precision`` ONNX file (bundle-relative), or
+    BackendUnavailable saying which is missing: what every backend built from the ONNX exports starts from."""
+    entry = bundle.manifest.networks[name]
+    spec = NETWORK_SPECS.get(entry.arch)
+    if spec is None:
+        raise BackendUnavailable(f"unknown architecture {entry.arch!r}")
+    rel = entry.onnx.get(precision)
+    if rel is None:
+        have = ", ".join(sorted(entry.onnx)) or "none"
+        raise BackendUnavailable(f"no {precision} ONNX export in the bundle (exports: {have})")
+    return entry, spec, rel

@@ -14,9 +14,9 @@ import numpy as np
 import torch
 
 from edge.bundle import Bundle
-from edge.models import NETWORK_SPECS, NetworkSpec
+from edge.models import NetworkSpec
 from edge.runtime.base import BackendUnavailable, Network, cuda_index
-from edge.runtime.files import read_verified
+from edge.runtime.files import onnx_source, read_verified
 
 
 def import_onnxruntime() -> Any:
@@ -74,14 +74,7 @@ class OnnxRuntimeNetwork(Network):
 def load(bundle: Bundle, name: str, device: torch.device, precision: str) -> OnnxRuntimeNetwork:
     """Serve network ``name`` with ONNX Runtime, or raise BackendUnavailable saying why it cannot."""
     ort = import_onnxruntime()
-    entry = bundle.manifest.networks[name]
-    spec = NETWORK_SPECS.get(entry.arch)
-    if spec is None:
-        raise BackendUnavailable(f"unknown architecture {entry.arch!r}")
-    rel = entry.onnx.get(precision)
-    if rel is None:
-        have = ", ".join(sorted(entry.onnx)) or "none"
-        raise BackendUnavailable(f"no {precision} ONNX export in the bundle (exports: {have})")
+    entry, spec, rel = onnx_source(bundle, name, precision)
     if device.type == "cuda":
         if "CUDAExecutionProvider" not in ort.get_available_providers():
             raise BackendUnavailable(f"device {device} needs the CUDAExecutionProvider, which this onnxruntime lacks "

@@ -19,9 +19,10 @@ from typing import Any
 import torch
 
 from edge.bundle import Bundle
-from edge.models import NETWORK_SPECS, NetworkSpec
+from edge.models import NetworkSpec
 from edge.runtime.base import BackendUnavailable, EngineRefused, Network
 from edge.runtime.engine_keys import EngineRecord, EngineTarget, find_engine, format_capability
+from edge.runtime.files import onnx_source
 
 SUPPORTED_MAJORS = (10, 11)
 _PLAN_NAME = re.compile(r"^engines/[A-Za-z0-9][A-Za-z0-9._-]*\.plan$")
@@ -159,13 +160,7 @@ def load(bundle: Bundle, name: str, device: torch.device, precision: str) -> Ten
         raise BackendUnavailable(f"device {device} is not a CUDA device (TensorRT runs on NVIDIA GPUs only)")
     if not torch.cuda.is_available():
         raise BackendUnavailable("CUDA is not available to torch")
-    entry = bundle.manifest.networks[name]
-    spec = NETWORK_SPECS.get(entry.arch)
-    if spec is None:
-        raise BackendUnavailable(f"unknown architecture {entry.arch!r}")
-    rel = entry.onnx.get(precision)
-    if rel is None:
-        raise BackendUnavailable(f"no {precision} ONNX export in the bundle, so no engine can have been built from it")
+    entry, spec, rel = onnx_source(bundle, name, precision)
     target = EngineTarget(bundle.manifest.files[rel], trt.__version__, device_capability(device), precision)
     record = find_engine(bundle.manifest.engines, name, target)
     return TensorRTNetwork(name, spec, trt, verified_plan(bundle.root, record), record, entry.inputs, device)

@@ -1,4 +1,4 @@
-"""Fixtures for the edge service tests: one small trained bundle per session, services on loopback sockets.
+"""Fixtures for the edge service tests: services on loopback sockets (the trained bundle is in tests/conftest.py).
 
 Mechanics tests (journal, heartbeat, backpressure, recovery) run the real service with a stub Inspector so
 they take milliseconds per frame; protocol, reload and shutdown tests use the trained bundle.
@@ -18,21 +18,6 @@ from servicekit import POINTS, Line, StubInspector, station
 from edge.service import Service
 
 torch.set_num_threads(1)
-
-
-@pytest.fixture(scope="session")
-def trained_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small bracket bundle, trained once per session (about 10 s)."""
-    from trainer.data import synthetic_sample
-    from trainer.fit.recipe import TrainOptions, train_recipe
-    from trainer.fit.save import save_recipe
-
-    rng = np.random.default_rng(7)
-    scans = [synthetic_sample("bracket", "good", rng, POINTS).points for _ in range(3)]
-    trained = train_recipe(scans, options=TrainOptions.quick(target_points=3000),
-                           overrides={"features.groups": 96, "features.fpfh_radii_voxels": [3.0, 6.0],
-                                      "reconstruction.groups": 128})
-    return save_recipe(trained, "bracket", tmp_path_factory.mktemp("bundles") / "bracket")
 
 
 @pytest.fixture(scope="session")
