@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from edge.geometry.knn import knn
+
+DENSIFY_NEIGHBOURS = 6
 
 
 def voxel_downsample(points: torch.Tensor, voxel_size: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -60,3 +63,23 @@ def statistical_outlier_mask(points: torch.Tensor, k: int, std_ratio: float) -> 
     spread = torch.where(positive, (avg - mean) ** 2, torch.zeros_like(avg)).sum()
     std = torch.sqrt(spread / max(n - 1, 1))
     return positive & (avg < mean + std_ratio * std)
+
+
+def densify(points: torch.Tensor, rng: np.random.Generator, factor: float) -> torch.Tensor:
+    """``points`` (N, 3) plus about ``(factor - 1) * N`` new points on the sampled surface: each lies at a random
+    place between a random point and one of its nearest neighbours (chords of a surface sampled this finely stay
+    within a small fraction of the spacing of it), so the copy looks like a scan at a finer pitch rather than
+    the same samples repeated."""
+    if factor < 1.0:
+        raise ValueError(f"densify factor must be at least 1, got {factor}")
+    n = points.shape[0]
+    extra = int(round((factor - 1.0) * n))
+    if extra == 0 or n < 2:
+        return points
+    k = min(DENSIFY_NEIGHBOURS, n - 1)
+    _, neighbours = knn(points, points, k, exclude_self=True)
+    anchor = torch.from_numpy(rng.integers(0, n, extra)).to(points.device)
+    partner = neighbours[anchor, torch.from_numpy(rng.integers(0, k, extra)).to(points.device)]
+    t = torch.as_tensor(rng.uniform(0.0, 1.0, (extra, 1)), dtype=points.dtype, device=points.device)
+    return torch.cat([points, points[anchor] + t * (points[partner] - points[anchor])])
+

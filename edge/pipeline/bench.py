@@ -2,8 +2,10 @@
 
 The service runs in-process with the given bundle, exactly as ``pcinspect serve`` wires it; a scanner thread
 PUSHes frames as fast as backpressure allows while the bench subscribes to the verdicts. Frames are the
-bundle's golden sample (a normal scan of the recipe's part) resampled to ``--points`` with 0.05 unit jitter,
-so every frame goes through the full inspection rather than failing early on a foreign shape.
+bundle's golden sample (a normal scan of the recipe's part) at ``--points``: a random subset when that is fewer
+points, else the surface sampled more densely (new points between neighbouring samples, as a scanner at a finer
+pitch would give, not repeated samples), with 0.05 unit jitter. Every frame is a good part and goes through the
+full inspection rather than failing early on a foreign shape.
 """
 
 from __future__ import annotations
@@ -16,14 +18,18 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 import zmq
 
 from edge.bundle import load_bundle
 from edge.config import StationConfig
+from edge.geometry.sampling import densify
 from edge.pipeline.codec import encode, make_header
 from edge.service import Service
 
 TIMEOUT_S = 120.0
+JITTER = 0.05
+"""Standard deviation of the noise added to every frame point, in cloud units."""
 
 
 def add_parser(targets: argparse._SubParsersAction) -> None:
@@ -40,12 +46,15 @@ def add_parser(targets: argparse._SubParsersAction) -> None:
 
 
 def frames_from_golden(bundle: Path, points: int, seed: int) -> np.ndarray:
-    """(points, 3) float32: the golden sample resampled with replacement plus 0.05 jitter."""
+    """(points, 3) float32: the golden sample subsampled or densified to ``points``, plus 0.05 jitter."""
     loaded = load_bundle(bundle)
-    golden = loaded.arrays[loaded.manifest.golden.file.removesuffix(".npy")]
+    golden = np.asarray(loaded.arrays[loaded.manifest.golden.file.removesuffix(".npy")], dtype=np.float32)
+    golden = golden[np.isfinite(golden).all(axis=1)]
     rng = np.random.default_rng(seed)
-    picked = golden[rng.integers(0, len(golden), points)]
-    return (picked + rng.normal(0.0, 0.05, picked.shape)).astype(np.float32)
+    if points > len(golden):
+        golden = densify(torch.from_numpy(golden), rng, points / len(golden)).numpy()
+    picked = golden[np.sort(rng.choice(len(golden), points, replace=False))]
+    return (picked + rng.normal(0.0, JITTER, picked.shape)).astype(np.float32)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -26,3 +27,15 @@ def test_bench_inspect_reports_latency_stages_and_how_every_frame_was_decided(tr
 def test_bench_inspect_on_cuda_without_cuda_is_a_clear_error(trained_bundle, capsys) -> None:
     assert main(["bench", "inspect", "--bundle", str(trained_bundle), "--device", "cuda"]) == 1
     assert "CUDA is not available" in capsys.readouterr().err
+
+
+def test_bench_frames_above_the_golden_size_are_a_denser_surface_not_repeated_points(trained_bundle) -> None:
+    from edge.bundle import load_bundle
+    from edge.geometry.knn import knn
+    from edge.pipeline.bench import JITTER, frames_from_golden
+
+    golden = torch.from_numpy(np.asarray(load_bundle(trained_bundle).arrays["golden"], dtype=np.float32))
+    frame = torch.from_numpy(frames_from_golden(trained_bundle, 4 * len(golden), seed=0))
+    off_samples = knn(frame, golden, 1)[0][:, 0].sqrt().median()
+    assert frame.shape == (4 * len(golden), 3)
+    assert float(off_samples) > 3 * JITTER

@@ -3,7 +3,8 @@ import torch
 
 from edge.geometry.knn import knn
 from edge.geometry.sampling import voxel_downsample
-from trainer.fit.augment import augment, densify
+from edge.geometry.sampling import densify
+from trainer.fit.augment import augment
 
 
 def _plane(n: int = 2000, seed: int = 0) -> torch.Tensor:

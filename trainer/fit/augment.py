@@ -7,9 +7,7 @@ import math
 import numpy as np
 import torch
 
-from edge.geometry.knn import knn
-
-DENSIFY_NEIGHBOURS = 6
+from edge.geometry.sampling import densify
 
 
 def augment(points: torch.Tensor, rng: np.random.Generator, voxel_size: float, *, max_degrees: float = 1.0,
@@ -40,21 +38,3 @@ def augment(points: torch.Tensor, rng: np.random.Generator, voxel_size: float, *
     noise = torch.as_tensor(rng.normal(scale=noise_voxels * voxel_size, size=moved.shape), dtype=sub.dtype, device=sub.device)
     return moved + noise
 
-
-def densify(points: torch.Tensor, rng: np.random.Generator, factor: float) -> torch.Tensor:
-    """``points`` (N, 3) plus about ``(factor - 1) * N`` new points on the sampled surface: each lies at a random
-    place between a random point and one of its nearest neighbours (chords of a surface sampled this finely stay
-    within a small fraction of the spacing of it), so the copy looks like a scan at a finer pitch rather than
-    the same samples repeated."""
-    if factor < 1.0:
-        raise ValueError(f"densify factor must be at least 1, got {factor}")
-    n = points.shape[0]
-    extra = int(round((factor - 1.0) * n))
-    if extra == 0 or n < 2:
-        return points
-    k = min(DENSIFY_NEIGHBOURS, n - 1)
-    _, neighbours = knn(points, points, k, exclude_self=True)
-    anchor = torch.from_numpy(rng.integers(0, n, extra)).to(points.device)
-    partner = neighbours[anchor, torch.from_numpy(rng.integers(0, k, extra)).to(points.device)]
-    t = torch.as_tensor(rng.uniform(0.0, 1.0, (extra, 1)), dtype=points.dtype, device=points.device)
-    return torch.cat([points, points[anchor] + t * (points[partner] - points[anchor])])
