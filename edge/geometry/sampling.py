@@ -7,7 +7,9 @@ import torch
 
 from edge.geometry.knn import knn
 
-DENSIFY_NEIGHBOURS = 6
+DENSIFY_NEIGHBOURS = 2
+"""Partners of a new point: its two nearest samples. Chords to farther samples cut across edges and thin
+walls, off the surface a real finer scan would sample."""
 
 
 def voxel_downsample(points: torch.Tensor, voxel_size: float) -> tuple[torch.Tensor, torch.Tensor]:
