@@ -167,52 +167,51 @@ def fit_down_net(
     down: DownNet, sampler: Sampler, steps: int, lr: float, progress: Progress | None = None
 ) -> list[float]:
     """Train ``down`` for ``steps`` Noise-Gen batches; returns the loss of every step."""
-    say = progress or (lambda _msg: None)
     options = sampler.options
-    noise = options.noise()
-    opt, sched = _optimiser(down, lr, steps)
-    down.train()
-    losses: list[float] = []
-    started = time.perf_counter()
-    for step in range(1, steps + 1):
-        batch = sampler.batch()
-        noisy_centers, patches = noise(batch.centers, batch.neighbours, sampler.generator)
-        loss = down_net_loss(down(patches, noisy_centers), batch.centers, options)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        losses.append(float(loss.detach()))
-        _report(say, "down-net", step, steps, losses, started)
-    down.eval()
-    return losses
+
+    def loss(batch: Batch, noisy_centers: torch.Tensor, patches: torch.Tensor) -> torch.Tensor:
+        return down_net_loss(down(patches, noisy_centers), batch.centers, options)
+
+    return _train(down, "down-net", sampler, steps, lr, loss, progress)
 
 
 def fit_up_net(
     up: UpNet, down: DownNet, sampler: Sampler, steps: int, lr: float, progress: Progress | None = None
 ) -> list[float]:
     """Train ``up`` on the frozen ``down``'s outputs for ``steps`` batches; returns the loss of every step."""
-    say = progress or (lambda _msg: None)
     options = sampler.options
-    noise = options.noise()
-    opt, sched = _optimiser(up, lr, steps)
     down.eval()
-    up.train()
+
+    def loss(batch: Batch, noisy_centers: torch.Tensor, patches: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            denoised = down(patches, noisy_centers)
+        return up_net_loss(up(denoised), sampler.dense_targets(batch.clouds), options)
+
+    return _train(up, "up-net", sampler, steps, lr, loss, progress)
+
+
+def _train(net: torch.nn.Module, name: str, sampler: Sampler, steps: int, lr: float,
+           step_loss: Callable[[Batch, torch.Tensor, torch.Tensor], torch.Tensor],
+           progress: Progress | None) -> list[float]:
+    """The loop both networks train with: per step one Noise-Gen batch (clean batch, noisy centers, noisy
+    patches) into ``step_loss``, AdamW with cosine decay, progress every 10 steps; ``net`` ends in eval mode."""
+    say = progress or (lambda _msg: None)
+    noise = sampler.options.noise()
+    opt, sched = _optimiser(net, lr, steps)
+    net.train()
     losses: list[float] = []
     started = time.perf_counter()
     for step in range(1, steps + 1):
         batch = sampler.batch()
         noisy_centers, patches = noise(batch.centers, batch.neighbours, sampler.generator)
-        with torch.no_grad():
-            denoised = down(patches, noisy_centers)
-        loss = up_net_loss(up(denoised), sampler.dense_targets(batch.clouds), options)
+        loss = step_loss(batch, noisy_centers, patches)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         sched.step()
         losses.append(float(loss.detach()))
-        _report(say, "up-net", step, steps, losses, started)
-    up.eval()
+        _report(say, name, step, steps, losses, started)
+    net.eval()
     return losses
 
 
