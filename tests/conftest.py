@@ -55,3 +55,16 @@ def trained_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
                            overrides={"features.groups": 96, "features.fpfh_radii_voxels": [3.0, 6.0],
                                       "reconstruction.groups": 128})
     return save_recipe(trained, "bracket", tmp_path_factory.mktemp("bundles") / "bracket")
+
+
+@pytest.fixture
+def tiny_bundle(tmp_path: Path) -> Path:
+    """A minimal valid bundle (template, golden sample, calibration; no networks), for packaging and signing."""
+    from edge.bundle import GoldenSample, write_bundle
+
+    return write_bundle(
+        tmp_path / "bundle", recipe="bracket", params={"voxel_size": 0.5},
+        calibration={"threshold": 1.0, "normal_median": 0.2},
+        arrays={"template": np.ones((10, 3), np.float32), "golden": np.zeros((5, 3), np.float32)},
+        golden=GoldenSample(file="golden.npy", raw_score=0.1, verdict="PASS"), versions={"pcinspect": "0.1.0"},
+    )

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from edge.inspector import Inspector
-from edge.pipeline.bench import frames_from_golden
+from edge.pipeline.bench import golden_frame, golden_sample
 from edge.runtime.base import BACKENDS, PRECISIONS
 
 
@@ -48,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     inspector = Inspector.from_bundle(args.bundle, args.device, backends=backends, precision=args.precision)
-    results = [measure(inspector, args.bundle, points, args.frames, args.warmup, args.seed) for points in args.points]
+    golden = golden_sample(args.bundle)
+    results = [measure(inspector, golden, points, args.frames, args.warmup, args.seed) for points in args.points]
     for result in results:
         result.update(device=args.device, backends=backends, precision=args.precision,
                       threads=torch.get_num_threads(), served_by=inspector.backend_report)
@@ -56,11 +57,12 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def measure(inspector: Inspector, bundle: Path, points: int, frames: int, warmup: int, seed: int) -> dict:
-    """Wall-clock ms per inspection (percentiles), median ms per stage, and how the frames were decided."""
+def measure(inspector: Inspector, golden: np.ndarray, points: int, frames: int, warmup: int, seed: int) -> dict:
+    """Wall-clock ms per inspection of frames made from ``golden`` (percentiles), median ms per stage, and how
+    the frames were decided."""
     totals, stages, decisions, reasons = [], {}, Counter(), Counter()
     for i in range(warmup + frames):
-        cloud = frames_from_golden(bundle, points, seed + i)
+        cloud = golden_frame(golden, points, seed + i)
         start = time.perf_counter()
         verdict = inspector.inspect(cloud)
         elapsed = (time.perf_counter() - start) * 1e3

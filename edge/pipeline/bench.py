@@ -45,16 +45,25 @@ def add_parser(targets: argparse._SubParsersAction) -> None:
     serve.set_defaults(func=run)
 
 
-def frames_from_golden(bundle: Path, points: int, seed: int) -> np.ndarray:
-    """(points, 3) float32: the golden sample subsampled or densified to ``points``, plus 0.05 jitter."""
+def golden_sample(bundle: Path) -> np.ndarray:
+    """The bundle's golden sample (finite rows), float32 (N, 3)."""
     loaded = load_bundle(bundle)
     golden = np.asarray(loaded.arrays[loaded.manifest.golden.file.removesuffix(".npy")], dtype=np.float32)
-    golden = golden[np.isfinite(golden).all(axis=1)]
+    return golden[np.isfinite(golden).all(axis=1)]
+
+
+def golden_frame(golden: np.ndarray, points: int, seed: int) -> np.ndarray:
+    """(points, 3) float32: ``golden`` subsampled or densified to ``points``, plus JITTER noise."""
     rng = np.random.default_rng(seed)
     if points > len(golden):
         golden = densify(torch.from_numpy(golden), rng, points / len(golden)).numpy()
     picked = golden[np.sort(rng.choice(len(golden), points, replace=False))]
     return (picked + rng.normal(0.0, JITTER, picked.shape)).astype(np.float32)
+
+
+def frames_from_golden(bundle: Path, points: int, seed: int) -> np.ndarray:
+    """:func:`golden_frame` of the bundle's golden sample."""
+    return golden_frame(golden_sample(bundle), points, seed)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -7,11 +7,10 @@ import json
 import stat
 from pathlib import Path
 
-import numpy as np
 import pytest
 import yaml
 
-from edge.bundle import MANIFEST, BundleError, GoldenSample, update_manifest, write_bundle
+from edge.bundle import MANIFEST, BundleError, update_manifest
 from edge.pipeline.recipes import Recipes
 from edge.signing import SIGNATURE_FILE, generate_signing_key, sign_bundle, verify_bundle_signature
 
@@ -24,13 +23,8 @@ def keys(tmp_path: Path) -> tuple[Path, Path]:
 
 
 @pytest.fixture
-def bundle(tmp_path: Path) -> Path:
-    return write_bundle(
-        tmp_path / "bundle", recipe="bracket", params={"voxel_size": 0.5},
-        calibration={"threshold": 1.0, "normal_median": 0.2},
-        arrays={"template": np.ones((10, 3), np.float32), "golden": np.zeros((5, 3), np.float32)},
-        golden=GoldenSample(file="golden.npy", raw_score=0.1, verdict="PASS"), versions={"pcinspect": "0.1.0"},
-    )
+def bundle(tiny_bundle: Path) -> Path:
+    return tiny_bundle
 
 
 def _edit_manifest(root: Path, key: str, value: object) -> None:

@@ -7,21 +7,15 @@ import os
 import tarfile
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from edge.bundle import GoldenSample, load_bundle, write_bundle
+from edge.bundle import load_bundle
 from exporters.package import PackageError, pack_bundle, read_recipe, unpack_bundle
 
 
 @pytest.fixture
-def bundle(tmp_path: Path) -> Path:
-    return write_bundle(
-        tmp_path / "bundle", recipe="bracket", params={"voxel_size": 0.5},
-        calibration={"threshold": 1.0, "normal_median": 0.2},
-        arrays={"template": np.ones((10, 3), np.float32), "golden": np.zeros((5, 3), np.float32)},
-        golden=GoldenSample(file="golden.npy", raw_score=0.1, verdict="PASS"), versions={"pcinspect": "0.1.0"},
-    )
+def bundle(tiny_bundle: Path) -> Path:
+    return tiny_bundle
 
 
 def _member(name: str, kind: bytes = tarfile.REGTYPE, data: bytes = b"x",

@@ -1,6 +1,5 @@
 """DUS-Net training: losses fall, fine-tuning starts from the shipped prior, the result separates a bulge."""
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -26,13 +25,7 @@ from trainer.fit.dusnet import (
 SMALL = DusNetOptions(groups=64, group_size=16, gamma=4, batch_size=2, seed=0)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    """Sinkhorn and sampling loops of small ops run many times slower with two threads on a loaded CPU."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _clouds(count: int = 2, n: int = 3000) -> list[torch.Tensor]:

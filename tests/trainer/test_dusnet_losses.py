@@ -1,6 +1,5 @@
 """DUS-Net losses: Chamfer, cosine, repulsion, and the Sinkhorn EMD against the exact assignment."""
 
-from collections.abc import Iterator
 
 import pytest
 import torch
@@ -9,13 +8,7 @@ from scipy.optimize import linear_sum_assignment
 from trainer.models.losses import chamfer_distance, cosine_loss, emd_sinkhorn, mse_loss, repulsion_loss
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    """Sinkhorn and sampling loops of small ops run many times slower with two threads on a loaded CPU."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _sphere(n: int, noise: float = 0.0) -> torch.Tensor:
