@@ -28,13 +28,14 @@ import torch
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from safetensors.torch import load_file, save_file
+from edge.errors import PcinspectError
 
 FORMAT_VERSION = 1
 MANIFEST = "bundle.yaml"
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$")
 
 
-class BundleError(RuntimeError):
+class BundleError(PcinspectError, RuntimeError):
     """A bundle cannot be used; the message names the bundle and the offending file or key."""
 
 

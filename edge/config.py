@@ -17,13 +17,14 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
+from edge.errors import PcinspectError
 
 ENV_PREFIX = "PCINSPECT_ENDPOINT_"
 _ENDPOINT = re.compile(r"^[@>]?(tcp://[^\s]+:(\d+|\*)|ipc://[^\s]+|inproc://[^\s]+)$")
 _LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 
 
-class ConfigError(ValueError):
+class ConfigError(PcinspectError, ValueError):
     """The station file cannot be used; the message names the file, the key path and what was expected."""
 
 

@@ -41,6 +41,7 @@ from edge.scoring.reconstruction import ShapeFrame, reconstruct, reconstruction_
 from edge.scoring.regions import extract_regions
 from edge.timing import StageTimer
 from edge.verdict import Decision, Verdict
+from edge.errors import PcinspectError
 
 GOLDEN_TOLERANCE = 1e-3
 
@@ -124,7 +125,7 @@ class FusedScores:
     missing: torch.Tensor
 
 
-class InspectionError(ValueError):
+class InspectionError(PcinspectError, ValueError):
     """The scan cannot be inspected (too few points, does not match the template); the reason is the message."""
 
 

@@ -31,6 +31,7 @@ from edge.bundle import BundleError, load_bundle, manifest_bytes
 from edge.inspector import Inspector
 from edge.signing import load_verify_key, verify_signed_manifest
 from exporters.package import unpack_bundle
+from edge.errors import PcinspectError
 
 VERSIONS = "versions"
 CURRENT = "current"
@@ -41,7 +42,7 @@ DEFAULT_KEEP = 5
 _BUNDLE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
-class DeployError(RuntimeError):
+class DeployError(PcinspectError, RuntimeError):
     """The deploy root cannot do what was asked (no previous version, a foreign file in the way, ...)."""
 
 

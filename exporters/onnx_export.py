@@ -39,6 +39,7 @@ from edge.models import NETWORK_SPECS, NetworkSpec
 from edge.runtime.base import PRECISIONS
 from edge.runtime.torch_backend import rebuild_module
 from exporters.parity import PARITY_FILE, ExampleInputs, check_parity, write_report
+from edge.errors import PcinspectError
 
 log = logging.getLogger("exporters.onnx")
 
@@ -48,7 +49,7 @@ TRACE_BATCH = 2
 COORDINATE_FEATURES = 3
 
 
-class ExportError(RuntimeError):
+class ExportError(PcinspectError, RuntimeError):
     """An ONNX export failed its checks; the message names the file and the problem."""
 
 

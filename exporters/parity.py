@@ -32,6 +32,7 @@ from edge.geometry.fps import farthest_point_sampling
 from edge.geometry.grouping import group_points
 from edge.models import NETWORK_SPECS
 from edge.runtime import onnxruntime_backend, torch_backend
+from edge.errors import PcinspectError
 
 PARITY_FILE = "parity.json"
 RANDOM_BATCH = 3
@@ -62,7 +63,7 @@ TOLERANCES: dict[str, Tolerance] = {
 }
 
 
-class ParityError(RuntimeError):
+class ParityError(PcinspectError, RuntimeError):
     """At least one parity check exceeded its bound; the message is the parity table."""
 
 

@@ -31,12 +31,13 @@ from edge.runtime.engine_keys import EngineRecord, EngineTarget, format_capabili
 from edge.runtime.files import read_verified
 from edge.runtime.tensorrt_backend import import_tensorrt
 from exporters.onnx_export import write_atomically
+from edge.errors import PcinspectError
 
 DEFAULT_BATCH = (1, 1, 8)
 DEFAULT_WORKSPACE_MB = 1024
 
 
-class EngineBuildError(RuntimeError):
+class EngineBuildError(PcinspectError, RuntimeError):
     """An engine cannot be built; the message says why (TensorRT missing, no CUDA, parser or builder errors)."""
 
 

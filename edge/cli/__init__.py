@@ -12,7 +12,7 @@ import sys
 from importlib.metadata import entry_points
 
 from edge import __version__
-from edge.io.errors import CloudFormatError
+from edge.errors import PcinspectError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except (CloudFormatError, FileNotFoundError, ValueError) as exc:
+    except (PcinspectError, OSError) as exc:
         print(f"pcinspect {args.command}: error: {exc}", file=sys.stderr)
         return 1
 

@@ -28,6 +28,7 @@ from edge.geometry.normals import estimate_normals
 from edge.geometry.sampling import statistical_outlier_mask, voxel_downsample
 from edge.cli import bench_inspect
 from edge.pipeline import bench as serve_bench
+from edge.errors import UsageError
 
 GROUPS = 1024
 GROUP_SIZE = 64
@@ -56,11 +57,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Time every op and print the table."""
     if args.points < 2 * GROUPS:
-        raise ValueError(f"--points must be at least {2 * GROUPS}")
+        raise UsageError(f"--points must be at least {2 * GROUPS}")
     if args.repeat < 1:
-        raise ValueError("--repeat must be at least 1")
+        raise UsageError("--repeat must be at least 1")
     if args.device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda requested but CUDA is not available to torch on this machine")
+        raise UsageError("--device cuda requested but CUDA is not available to torch on this machine")
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)

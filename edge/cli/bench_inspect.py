@@ -20,6 +20,7 @@ import torch
 from edge.inspector import Inspector
 from edge.pipeline.bench import golden_frame, golden_sample
 from edge.runtime.base import BACKENDS, PRECISIONS
+from edge.errors import UsageError
 
 
 def add_parser(targets: argparse._SubParsersAction) -> None:
@@ -41,9 +42,9 @@ def add_parser(targets: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Inspect ``--warmup`` then ``--frames`` frames per point count and print latency percentiles."""
     if args.frames < 1 or args.warmup < 0 or min(args.points) < 1:
-        raise ValueError("--frames and --points must be positive and --warmup not negative")
+        raise UsageError("--frames and --points must be positive and --warmup not negative")
     if torch.device(args.device).type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda requested but CUDA is not available to torch on this machine")
+        raise UsageError("--device cuda requested but CUDA is not available to torch on this machine")
     if args.threads:
         torch.set_num_threads(args.threads)
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]

@@ -17,6 +17,7 @@ import torch
 
 from edge.geometry.knn import knn
 from edge.io import PointCloud, read_cloud
+from edge.errors import UsageError
 
 SPACING_SAMPLE = 5000
 
@@ -102,7 +103,7 @@ def _table(summary: dict[str, Any]) -> str:
 def run(args: argparse.Namespace) -> int:
     """Print the summary of ``args.file``; a malformed file raises `CloudFormatError` (exit 1)."""
     if args.sample < 1:
-        raise ValueError("--sample must be at least 1")
+        raise UsageError("--sample must be at least 1")
     summary = summarize(args.file, args.sample, args.seed)
     print(json.dumps(summary) if args.json else _table(summary))
     return 0

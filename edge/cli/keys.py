@@ -12,6 +12,7 @@ from pathlib import Path
 
 from edge.config import endpoint_is_loopback
 from edge.pipeline.security import PUBLIC_SUFFIX, SECRET_SUFFIX, ClientCurve, generate, load_public_key
+from edge.errors import UsageError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -55,5 +56,5 @@ def client_curve(args: argparse.Namespace, *endpoints: str) -> ClientCurve | Non
                   "client unless --curve-client-cert and --curve-server-key are given", file=sys.stderr)
         return None
     if cert is None or server is None:
-        raise ValueError("--curve-client-cert and --curve-server-key go together")
+        raise UsageError("--curve-client-cert and --curve-server-key go together")
     return ClientCurve.load(cert, server)

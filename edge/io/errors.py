@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from edge.errors import PcinspectError
 
 
-class CloudFormatError(ValueError):
+class CloudFormatError(PcinspectError, ValueError):
     """A point-cloud file (or buffer) is malformed; the message names the file and the problem."""
 
     def __init__(self, source: str | Path | None, problem: str) -> None:

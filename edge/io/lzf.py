@@ -21,6 +21,7 @@ whole arrays where the format allows it:
 from __future__ import annotations
 
 import numpy as np
+from edge.errors import PcinspectError
 
 MAX_LITERAL = 32
 MAX_MATCH = 264
@@ -30,7 +31,7 @@ MAX_EXPANSION = 88
 """Upper bound of output bytes per input byte: a 3-byte token can expand to 264 bytes."""
 
 
-class LZFError(ValueError):
+class LZFError(PcinspectError, ValueError):
     """An LZF stream is corrupt or does not decode to the expected size."""
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from edge.errors import PcinspectError
 
 VERSION = 1
 DTYPE = "float32"
@@ -25,7 +26,7 @@ REQUIRED = {"v": int, "frame_id": str, "part_id": str, "recipe": str, "seq": int
 _WIRE_DTYPE = np.dtype("<f4")
 
 
-class ProtocolError(ValueError):
+class ProtocolError(PcinspectError, ValueError):
     """A frame that breaks protocol v1; ``header`` holds the identifying fields that could be read."""
 
     def __init__(self, reason: str, header: dict[str, Any] | None = None) -> None:

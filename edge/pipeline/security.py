@@ -19,13 +19,14 @@ import zmq.auth
 from zmq.auth.thread import ThreadAuthenticator
 
 from edge.logs import fields
+from edge.errors import PcinspectError
 
 log = logging.getLogger("edge.security")
 PUBLIC_SUFFIX = ".key"
 SECRET_SUFFIX = ".key_secret"
 
 
-class KeyFileError(ValueError):
+class KeyFileError(PcinspectError, ValueError):
     """A certificate file or allow-list folder cannot be used; the message names it and what was expected."""
 
 

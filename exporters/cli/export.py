@@ -19,6 +19,7 @@ from pathlib import Path
 from edge.bundle import BundleError, Manifest, load_bundle, manifest_bytes
 from edge.signing import SIGNATURE_FILE, load_signing_key, sign_bundle
 from exporters.package import pack_bundle
+from edge.errors import UsageError
 
 ONNX_MODULE = "exporters.onnx_export"
 DEFAULT_PRECISIONS = ("fp32", "fp16")
@@ -53,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         precisions = tuple(p.strip() for p in args.precisions.split(",") if p.strip())
         if not precisions:
-            raise ValueError("--precisions names no precision")
+            raise UsageError("--precisions names no precision")
         exported = export_bundle(args.bundle, args.out, private_key=args.sign, onnx=not args.no_onnx,
                                  precisions=precisions)
     except (RuntimeError, OSError, ValueError) as exc:

@@ -33,6 +33,7 @@ from rich.console import Console
 from rich.table import Table
 
 from edge.config import StationConfig
+from edge.errors import UsageError
 from edge.geometry.agcs import agcs
 from edge.geometry.fpfh import fpfh
 from edge.geometry.fps import farthest_point_sampling
@@ -137,9 +138,9 @@ class Tally:
 def run_streaming(args: argparse.Namespace) -> int:
     """Train, serve, stream and summarise; the exit code (0 only when every frame got a non-ERROR verdict)."""
     if args.parts < 1 or args.train_scans < 1 or args.in_flight < 1 or args.timeout <= 0:
-        raise ValueError("--parts, --train-scans, --in-flight and --timeout must be positive")
+        raise UsageError("--parts, --train-scans, --in-flight and --timeout must be positive")
     if not 0.0 <= args.defect_rate <= 1.0:
-        raise ValueError("--defect-rate must be within [0, 1]")
+        raise UsageError("--defect-rate must be within [0, 1]")
     if args.threads:
         torch.set_num_threads(args.threads)
     console = Console(width=max(120, Console().width))

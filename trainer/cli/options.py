@@ -12,6 +12,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from trainer.fit.recipe import Progress as ProgressCallback
 from trainer.fit.recipe import TrainOptions
+from edge.errors import UsageError
 
 
 def add_override_argument(parser: argparse.ArgumentParser) -> None:
@@ -31,7 +32,7 @@ def parse_overrides(items: list[str]) -> dict[str, object]:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
+            raise UsageError(f"--set expects KEY=VALUE, got {item!r}")
         overrides[key.strip()] = yaml.safe_load(value)
     return overrides
 

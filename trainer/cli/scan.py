@@ -23,6 +23,7 @@ from edge.io import read_cloud
 from edge.pipeline.codec import encode, make_header
 from edge.pipeline.sockets import attach
 from trainer.data import DEFECT_KINDS, GOOD, PART_KINDS, synthetic_sample
+from edge.errors import UsageError
 
 SEND_POLL_MS = 200
 
@@ -51,16 +52,16 @@ def clouds(source: str, part: str, points: int, defect_rate: float, seed: int) -
             yield synthetic_sample(part, defect, rng, points).points.astype(np.float32), defect
     files = sorted(p for p in Path(source).iterdir() if p.is_file())
     if not files:
-        raise ValueError(f"{source}: no point-cloud files")
+        raise UsageError(f"{source}: no point-cloud files")
     for path in itertools.cycle(files):
         yield np.asarray(read_cloud(path).points, dtype=np.float32), path.name
 
 
 def run(args: argparse.Namespace) -> int:
     if args.source != "synthetic" and not Path(args.source).is_dir():
-        raise ValueError(f"--source must be a folder or 'synthetic', got {args.source!r}")
+        raise UsageError(f"--source must be a folder or 'synthetic', got {args.source!r}")
     if not 0.0 <= args.defect_rate <= 1.0:
-        raise ValueError("--defect-rate must be within [0, 1]")
+        raise UsageError("--defect-rate must be within [0, 1]")
     curve = client_curve(args, args.endpoint)
     context = zmq.Context()
     socket = context.socket(zmq.PUSH)

@@ -14,6 +14,7 @@ from trainer.cli.options import add_override_argument, parse_overrides, progress
 from trainer.data import load_folder, load_split
 from trainer.fit.recipe import TrainOptions, train_recipe
 from trainer.fit.save import save_recipe
+from edge.errors import UsageError
 
 FORMATS = ("real3d", "ashapenet", "folder")
 
@@ -41,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         recipe = args.recipe or args.data.resolve().name
     else:
         if not args.class_name:
-            raise ValueError(f"--class is required with --format {args.format}")
+            raise UsageError(f"--class is required with --format {args.format}")
         dataset = load_split(args.data, args.format, args.class_name, "train")
         recipe = args.recipe or args.class_name
     scans = [sample.points for sample in dataset]

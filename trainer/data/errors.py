@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from edge.errors import PcinspectError
 
 
-class DatasetError(ValueError):
+class DatasetError(PcinspectError, ValueError):
     """A dataset folder or ground-truth file is missing or malformed; the message names the path."""
 
     def __init__(self, path: str | Path, problem: str) -> None:
