@@ -9,7 +9,6 @@ prints for editors (YAML language servers accept JSON Schema).
 from __future__ import annotations
 
 import os
-import re
 import reprlib
 from pathlib import Path
 from typing import Any, Literal
@@ -18,10 +17,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 from edge.errors import PcinspectError
+from edge.pipeline.endpoint import Endpoint
 
 ENV_PREFIX = "PCINSPECT_ENDPOINT_"
-_ENDPOINT = re.compile(r"^[@>]?(tcp://[^\s]+:(\d+|\*)|ipc://[^\s]+|inproc://[^\s]+)$")
-_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 
 
 class ConfigError(PcinspectError, ValueError):
@@ -33,18 +31,14 @@ class _Strict(BaseModel):
 
 
 def endpoint_is_loopback(endpoint: str) -> bool:
-    """True for ipc/inproc endpoints and tcp endpoints on the loopback interface."""
-    address = endpoint.lstrip("@>")
-    if not address.startswith("tcp://"):
-        return True
-    host = address[len("tcp://"):].rsplit(":", 1)[0]
-    return host in _LOOPBACK_HOSTS or host.startswith("127.")
+    """True for ipc/inproc endpoints and tcp endpoints whose host is (or resolves only to) loopback."""
+    return Endpoint.parse(endpoint).is_loopback()
 
 
 class Endpoints(_Strict):
     """ZeroMQ addresses. ``@addr`` binds, ``>addr`` connects; a bare address binds (the service is the server)."""
 
-    ingest: str = Field(description="frames in (PULL or SUB), e.g. tcp://*:5555")
+    ingest: str = Field(description="frames in (ROUTER, PULL or SUB), e.g. tcp://*:5555")
     verdicts: str = Field(description="verdicts and heartbeats out (PUB), e.g. tcp://*:5556")
     query: str = Field(description="journal queries (REP), e.g. tcp://*:5557")
     control: str = Field("tcp://127.0.0.1:5558", description="operator control (REP); must be loopback or ipc")
@@ -52,8 +46,7 @@ class Endpoints(_Strict):
     @field_validator("ingest", "verdicts", "query", "control")
     @classmethod
     def _zmq_endpoint(cls, value: str) -> str:
-        if not _ENDPOINT.match(value):
-            raise ValueError("expected a ZeroMQ endpoint: tcp://HOST:PORT, tcp://HOST:* (free port) or ipc://PATH")
+        Endpoint.parse(value)
         return value
 
     @field_validator("control")
@@ -87,7 +80,9 @@ class RecipeConfig(_Strict):
 class IngestConfig(_Strict):
     """How frames are received."""
 
-    mode: Literal["pull", "sub"] = Field("pull", description="pull: lossless with backpressure; sub: lossy fan-out")
+    mode: Literal["router", "pull", "sub"] = Field(
+        "pull", description="router: acknowledged and idempotent by frame_id, lossless across edge restarts (use it "
+                            "for new stations); pull: backpressure, at-most-once across a crash; sub: lossy fan-out")
     subscribe: str = Field("", description="SUB mode only: prefix the header frame must start with")
     hwm: PositiveInt = Field(4, description="ZeroMQ receive high-water mark (messages buffered in the socket)")
     queue: PositiveInt = Field(4, description="frames decoded and waiting for a worker (bounded queue)")
@@ -132,7 +127,10 @@ class ServiceConfig(_Strict):
 
     linger_ms: int = Field(2000, ge=0, description="how long sockets may flush on exit")
     drain_s: PositiveFloat = Field(30.0, description="SIGTERM: most seconds spent finishing in-flight frames")
-    stall_s: PositiveFloat = Field(60.0, description="a stage silent this long stops the systemd watchdog pings")
+    stall_s: PositiveFloat = Field(20.0, description="a thread silent this long is a fault: the heartbeat says so and "
+                                                     "the systemd watchdog pings stop (keep it below WatchdogSec)")
+    drain_quiet_ms: PositiveInt = Field(300, description="SIGTERM: the ingest socket is read until it has been "
+                                                         "quiet this long (or drain_s runs out)")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
 
@@ -153,7 +151,11 @@ class SecurityConfig(_Strict):
         None, description="allow-list: folder of client public certificates (*.key); only these clients may "
                           "connect to endpoints that are not loopback; required when an endpoint is not loopback")
     bundle_public_key: Path | None = Field(
-        None, description="ed25519 public key file; when set, the edge refuses unsigned or wrongly signed bundles")
+        None, description="ed25519 public key file: the edge refuses unsigned or wrongly signed bundles; required "
+                          "unless allow_unsigned_bundles is true")
+    allow_unsigned_bundles: bool = Field(
+        False, description="serve bundles without checking a signature (development only): every load logs a "
+                           "warning and the heartbeat says so")
 
 
 class StationConfig(_Strict):
@@ -187,6 +189,17 @@ class StationConfig(_Strict):
             for key in missing
         ]
         raise ValidationError.from_exception_data(type(self).__name__, errors)
+
+    @model_validator(mode="after")
+    def _signed_bundles(self) -> "StationConfig":
+        """Secure by default: bundles must be signed unless the station says otherwise explicitly."""
+        if self.security.bundle_public_key is None and not self.security.allow_unsigned_bundles:
+            error = InitErrorDetails(type=PydanticCustomError(
+                "bundle_key_required", "required: bundles must be signed (the ed25519 public key file of "
+                "`pcinspect signing-key`); set security.allow_unsigned_bundles: true to serve unsigned bundles "
+                "(development only)"), loc=("security", "bundle_public_key"), input=None)
+            raise ValidationError.from_exception_data(type(self).__name__, [error])
+        return self
 
     def exposed_endpoints(self) -> dict[str, str]:
         """Endpoints that are not loopback, by name: they are served with CURVE encryption."""
@@ -238,7 +251,7 @@ def _apply_environment(raw: dict[str, Any], environ: Any) -> None:
 
 def _describe(error: Any) -> str:
     location = ".".join(str(part) for part in error["loc"]) or "(top level)"
-    shown = "" if error["type"] in ("missing", "curve_key_required") else f" (got {reprlib.repr(error['input'])})"
+    shown = "" if error["type"] in ("missing", "curve_key_required", "bundle_key_required") else f" (got {reprlib.repr(error['input'])})"
     return f"{location}: {error['msg']}{shown}"
 
 
@@ -247,6 +260,6 @@ def _resolved(config: StationConfig, base: Path) -> StationConfig:
         name: recipe.model_copy(update={"bundle": base / recipe.bundle}) for name, recipe in config.recipes.items()
     }
     journal = config.journal.model_copy(update={"path": base / config.journal.path})
-    keys = {name: base / path for name, path in config.security.model_dump().items() if path is not None}
+    keys = {name: base / path for name, path in config.security.model_dump().items() if isinstance(path, Path)}
     security = config.security.model_copy(update=keys)
     return config.model_copy(update={"recipes": recipes, "journal": journal, "security": security})

@@ -23,6 +23,7 @@ import zmq
 
 from edge.bundle import load_bundle
 from edge.config import StationConfig
+from edge.errors import UsageError
 from edge.geometry.sampling import densify
 from edge.pipeline.codec import encode, make_header
 from edge.service import Service
@@ -68,7 +69,7 @@ def frames_from_golden(bundle: Path, points: int, seed: int) -> np.ndarray:
 
 def run(args: argparse.Namespace) -> int:
     if args.frames < 1 or args.points < 1:
-        raise ValueError("--frames and --points must be positive")
+        raise UsageError("--frames and --points must be positive")
     cloud = frames_from_golden(args.bundle, args.points, args.seed)
     with tempfile.TemporaryDirectory(prefix="pcinspect-bench-") as tmp:
         config = StationConfig.model_validate({
@@ -78,7 +79,8 @@ def run(args: argparse.Namespace) -> int:
                         "deadline_ms": 3_600_000},
             "limits": {"min_points": 1, "max_points": max(args.points, 1)},
             "journal": {"path": str(Path(tmp) / "journal.sqlite3")},
-            "service": {"linger_ms": 0, "log_level": "WARNING"},
+            "service": {"linger_ms": 0, "log_level": "WARNING"}, "ingest": {"mode": "pull"},
+            "security": {"allow_unsigned_bundles": True},
         })
         service = Service(config)
         service.start()

@@ -58,6 +58,7 @@ def station(tmp_path: Path, bundles: dict[str, Path], endpoints: str = "tcp", **
         "station": "test", "endpoints": ends, "recipes": {k: {"bundle": str(v)} for k, v in bundles.items()},
         "journal": {"path": str(tmp_path / "journal.sqlite3"), "synchronous": "normal"},
         "publish": {"heartbeat_s": 0.2}, "limits": {"min_points": 100}, "service": {"linger_ms": 200},
+        "ingest": {"mode": "pull"}, "security": {"allow_unsigned_bundles": True},
     }
     for section, values in sections.items():
         raw[section] = {**raw.get(section, {}), **values} if isinstance(values, dict) else values

@@ -236,6 +236,7 @@ def _station_raw(args: argparse.Namespace, bundle: Path, out: Path, endpoints: d
         "publish": {"heartbeat_s": 0.25},
         "journal": {"path": str(out / "journal.sqlite3"), "synchronous": "normal"},
         "service": {"linger_ms": 500, "drain_s": max(10.0, args.timeout)},
+        "security": {"allow_unsigned_bundles": True},
     }
 
 
