@@ -1,6 +1,8 @@
 """The frame wire codec, protocol v1 (DESIGN.md section 4).
 
 A frame is two message parts: a JSON header and ``n * len(fields)`` little-endian float32 values, row-major.
+The messages the edge sends (verdicts, heartbeats, ingest acks) are typed dataclasses here: a new field is added
+in exactly one place and every sender and the journal carry it.
 ``decode`` validates everything the protocol promises and returns the xyz points as a zero-copy view on the
 payload buffer; each violation raises :class:`ProtocolError` whose message names it, carrying whatever header
 fields could be read so the ERROR verdict can still identify the frame.
@@ -11,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -24,6 +26,80 @@ OPTIONAL_FIELDS = ("nx", "ny", "nz", "i")
 REQUIRED = {"v": int, "frame_id": str, "part_id": str, "recipe": str, "seq": int, "ts": float, "n": int,
             "fields": list, "dtype": str, "units": str}
 _WIRE_DTYPE = np.dtype("<f4")
+MAX_TEXT = 256
+TEXT_KEYS = ("frame_id", "part_id", "recipe", "units")
+MAX_HEADER_BYTES = 65_536
+
+
+def max_message_bytes(max_points: int) -> int:
+    """The largest message part a frame of at most ``max_points`` points can need (ZeroMQ's MAXMSGSIZE)."""
+    return max(MAX_HEADER_BYTES, max_points * (len(XYZ) + len(OPTIONAL_FIELDS)) * _WIRE_DTYPE.itemsize)
+
+
+@dataclass(kw_only=True)
+class Message:
+    """A JSON message the edge sends; ``to_json`` is its wire form."""
+
+    v: int = VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> bytes:
+        return json.dumps(self.to_dict(), allow_nan=False).encode()
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Any:
+        """The message from its JSON object (keys it does not know are ignored, missing ones take defaults)."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass(kw_only=True)
+class VerdictMessage(Message):
+    """One frame's verdict, as journaled and published on ``verdict.<station>`` (DESIGN.md section 4)."""
+
+    station: str
+    frame_id: str | None
+    part_id: str | None
+    recipe: str | None
+    seq: int | None = None
+    frame_seq: int | None = None
+    verdict: str
+    reason: str | None = None
+    score: float | None = None
+    raw_score: float | None = None
+    regions: list[dict[str, Any]] = field(default_factory=list)
+    timing_ms: dict[str, float] = field(default_factory=dict)
+    bundle: dict[str, str] | None = None
+    ts_in: float
+    ts_out: float | None = None
+
+
+@dataclass(kw_only=True)
+class Heartbeat(Message):
+    """The service's state on ``heartbeat.<station>``; ``fault`` names what is wrong while state is "fault"."""
+
+    station: str
+    ts: float
+    state: str
+    bundle: dict[str, dict[str, str]]
+    frames: int
+    errors: int
+    queue: int
+    seq: int
+    fault: list[str] = field(default_factory=list)
+    unsigned_bundles: bool = False
+
+
+@dataclass(kw_only=True)
+class Ack(Message):
+    """The edge's answer to a scanner on ``router`` ingest, sent once the frame's verdict is journaled."""
+
+    ack: str | None
+    seq: int | None
+    verdict: str
+    duplicate: bool = False
 
 
 class ProtocolError(PcinspectError, ValueError):
@@ -50,7 +126,8 @@ def identity(header: Any) -> dict[str, Any]:
         return {"frame_id": None, "part_id": None, "recipe": None, "seq": None}
     out: dict[str, Any] = {}
     for key in ("frame_id", "part_id", "recipe"):
-        out[key] = header[key] if isinstance(header.get(key), str) else None
+        value = header.get(key)
+        out[key] = value if isinstance(value, str) and len(value) <= MAX_TEXT else None
     seq = header.get("seq")
     out["seq"] = seq if isinstance(seq, int) and not isinstance(seq, bool) else None
     return out
@@ -109,6 +186,8 @@ def _buffer(part: Any) -> memoryview:
 
 
 def _header(raw: memoryview) -> dict[str, Any]:
+    if raw.nbytes > MAX_HEADER_BYTES:
+        raise ProtocolError(f"header part has {raw.nbytes} bytes, at most {MAX_HEADER_BYTES}")
     try:
         header = json.loads(raw.tobytes().decode("utf-8"))
     except UnicodeDecodeError as exc:
@@ -128,6 +207,9 @@ def _check_header(header: dict[str, Any], limits: Callable[[str], tuple[int, int
         ok = isinstance(value, (int, float)) and math.isfinite(value) if kind is float else isinstance(value, kind)
         if isinstance(value, bool) or not ok:
             raise ProtocolError(f"header key '{key}' must be {kind.__name__}, got {value!r}")
+    for key in TEXT_KEYS:
+        if len(header[key]) > MAX_TEXT:
+            raise ProtocolError(f"header key '{key}' has {len(header[key])} characters, at most {MAX_TEXT}")
     if header["v"] != VERSION:
         raise ProtocolError(f"unsupported protocol version v={header['v']} (this edge speaks v={VERSION})")
     if header["dtype"] != DTYPE:

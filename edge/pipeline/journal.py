@@ -14,6 +14,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from edge.errors import PcinspectError
+from edge.pipeline.codec import VerdictMessage
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS verdicts (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -29,6 +32,10 @@ CREATE INDEX IF NOT EXISTS verdicts_ts_out ON verdicts(ts_out);
 RETENTION_EVERY = 100
 
 
+class JournalError(PcinspectError):
+    """The journal cannot be opened; the message names the file and the reason."""
+
+
 class Journal:
     """Append verdicts, answer lookups, apply retention by row count and age."""
 
@@ -37,14 +44,18 @@ class Journal:
         self.path = Path(path)
         self.max_rows = max_rows
         self.max_age_s = max_age_days * 86400.0
-        if not readonly:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, timeout=5.0, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA busy_timeout=5000")
-        if not readonly:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute(f"PRAGMA synchronous={synchronous.upper()}")
-            self._db.executescript(_SCHEMA)
+        try:
+            if not readonly:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, timeout=5.0, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA busy_timeout=5000")
+            if not readonly:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute(f"PRAGMA synchronous={synchronous.upper()}")
+                self._db.executescript(_SCHEMA)
+        except (sqlite3.Error, OSError) as exc:
+            raise JournalError(f"journal {self.path}: cannot open for {'reading' if readonly else 'writing'}: "
+                               f"{exc}") from None
         self._since_retention = 0
 
     def next_seq(self) -> int:
@@ -52,15 +63,16 @@ class Journal:
         row = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name='verdicts'").fetchone()
         return (row[0] if row else 0) + 1
 
-    def append(self, verdict: dict[str, Any]) -> int:
-        """Assign the next seq to ``verdict`` (in place), commit it durably, return the seq."""
+    def append(self, verdict: VerdictMessage) -> int:
+        """Commit ``verdict`` durably under the next seq and set its ``seq``; raise sqlite3.Error (seq unset)
+        when it cannot be written."""
         seq = self.next_seq()
-        verdict["seq"] = seq
-        body = json.dumps(verdict, allow_nan=False)
+        body = json.dumps({**verdict.to_dict(), "seq": seq}, allow_nan=False)
         self._db.execute(
             "INSERT INTO verdicts(seq, frame_id, part_id, ts_out, body) VALUES (?, ?, ?, ?, ?)",
-            (seq, verdict.get("frame_id"), verdict.get("part_id"), verdict["ts_out"], body),
+            (seq, verdict.frame_id, verdict.part_id, verdict.ts_out, body),
         )
+        verdict.seq = seq
         self._since_retention += 1
         if self._since_retention >= RETENTION_EVERY:
             self.apply_retention()
@@ -76,6 +88,11 @@ class Journal:
 
     def by_frame_id(self, frame_id: str, limit: int) -> list[dict[str, Any]]:
         return self._select("frame_id = ?", (frame_id,), limit)
+
+    def verdict_of(self, frame_id: str) -> tuple[int, str] | None:
+        """(seq, verdict) of the journaled verdict of ``frame_id``, or None."""
+        rows = self.by_frame_id(frame_id, 1)
+        return (rows[0]["seq"], rows[0]["verdict"]) if rows else None
 
     def by_part_id(self, part_id: str, limit: int) -> list[dict[str, Any]]:
         return self._select("part_id = ?", (part_id,), limit)

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import time
 
-from edge.pipeline.journal import Journal
+import pytest
+
+from edge.pipeline.codec import VerdictMessage
+from edge.pipeline.journal import Journal, JournalError
 from edge.pipeline.query import QueryHandler
 
 
-def verdict(i: int, ts_out: float | None = None) -> dict:
-    return {"frame_id": f"f{i}", "part_id": f"p{i % 2}", "verdict": "PASS", "ts_out": ts_out or time.time()}
+def verdict(i: int, ts_out: float | None = None) -> VerdictMessage:
+    return VerdictMessage(station="s", frame_id=f"f{i}", part_id=f"p{i % 2}", recipe="r", verdict="PASS",
+                          ts_in=time.time(), ts_out=ts_out or time.time())
 
 
 def test_journal_is_wal_and_seq_continues_after_reopen(tmp_path) -> None:
@@ -49,3 +53,16 @@ def test_query_by_frame_part_and_since_seq_with_a_limit(tmp_path) -> None:
     since = query({"op": "get", "since_seq": 3})
     assert [v["seq"] for v in since["verdicts"]] == [4, 5] and not since["more"]
     assert (since["first_seq"], since["last_seq"]) == (1, 5)
+
+
+def test_a_journal_that_cannot_be_opened_is_one_clear_error(tmp_path) -> None:
+    taken = tmp_path / "j.sqlite3"
+    taken.mkdir()  # (tests run as root here, so a mode bit cannot make it unwritable)
+    with pytest.raises(JournalError, match=f"journal {taken}: cannot open for writing: unable to open"):
+        Journal(taken)
+
+
+def test_verdict_of_a_journaled_frame_is_its_seq_and_verdict(tmp_path) -> None:
+    journal = Journal(tmp_path / "j.sqlite3")
+    journal.append(verdict(0))
+    assert journal.verdict_of("f0") == (1, "PASS") and journal.verdict_of("nope") is None
