@@ -2,12 +2,15 @@
 
 Threads and their sockets (each socket is created and bound here, then used only by its thread):
 
-    ingest (PULL|SUB) --jobs queue--> worker x N --verdict queue--> publisher (PUB + journal writer)
+    ingest (ROUTER|PULL|SUB) --jobs--> worker x N --verdicts--> publisher (journal, then PUB, then acks)
+        ^------------------------------- acks (router mode) ---------------'
     query (REP, journal reader)       control (REP, calls back into this object)
 
 The main thread supervises: systemd notifications (READY after every bundle is loaded and smoke-tested,
-WATCHDOG while every stage is alive, RELOADING, STOPPING), SIGHUP reloads the configured bundles,
-SIGTERM/SIGINT drain: stop receiving, finish and publish in-flight frames, close with a bounded LINGER.
+WATCHDOG while every thread is alive and ticking, RELOADING, STOPPING), faults (a dead or stalled thread, a
+journal that cannot be written: state "fault" in heartbeat and status), SIGHUP reloads the configured bundles.
+SIGTERM/SIGINT drain: read what the ingest socket holds until it is quiet, inspect every received frame (or,
+past the inspection budget, answer ERROR "service stopping"), journal and publish each, send the acks, close.
 """
 
 from __future__ import annotations
@@ -30,9 +33,11 @@ from edge.logs import fields
 from edge.notify import Notifier
 from edge.pipeline import ingest as ingest_stage
 from edge.pipeline import publisher as publisher_stage
+from edge.pipeline.codec import Heartbeat, max_message_bytes
 from edge.pipeline.control import ControlHandler
 from edge.pipeline.ingest import Ingest
 from edge.pipeline.journal import Journal
+from edge.pipeline.ledger import Ledger
 from edge.pipeline.liveness import Liveness
 from edge.pipeline.publisher import Publisher
 from edge.pipeline.query import QueryHandler
@@ -43,6 +48,8 @@ from edge.pipeline.worker import Worker
 
 log = logging.getLogger("edge.service")
 SUPERVISE_S = 0.2
+INSPECT_SHARE = 0.7  # of drain_s spent inspecting drained frames; the rest answers, journals and publishes
+THREADS = "threads"
 
 
 def inspector_loader(inspect: InspectConfig) -> Loader:
@@ -65,7 +72,7 @@ class Service:
                  context: zmq.Context | None = None) -> None:
         self.config = config
         self.recipes = Recipes(
-            loader or inspector_loader(config.inspect), public_key=config.security.bundle_public_key
+            self._warn_unsigned(loader or inspector_loader(config.inspect)), public_key=config.security.bundle_public_key
         )
         self.notifier = notifier or Notifier()
         self.context = context or zmq.Context()
@@ -75,8 +82,10 @@ class Service:
         self.verdicts: queue.Queue = queue.Queue(maxsize=config.publish.queue)
         self.paused = threading.Event()
         self.addresses: dict[str, str] = {}
-        self.state = "starting"
+        self._state = "starting"
         self.started_at = time.time()
+        self._inspect_until = float("inf")
+        self.dead: list[str] = []
         self._stop = threading.Event()
         self._hup = threading.Event()
         self._reload_lock = threading.Lock()
@@ -98,16 +107,17 @@ class Service:
                           max_age_days=cfg.journal.max_age_days)
         journal.apply_retention()
         reader = Journal(cfg.journal.path, readonly=True)
+        ledger_reader = Journal(cfg.journal.path, readonly=True)
         try:
             self._start_curve()
-            self._open_stages(journal, reader)
+            self._open_stages(journal, reader, Ledger(ledger_reader.verdict_of))
         except BaseException:
             self._stop_curve()
             raise
         self._threads = [self.publisher, *self.workers, self.ingest, self.query, self.control]
         for thread in self._threads:
             thread.start()
-        self.state = "running"
+        self._state = "running"
         summary = ", ".join(f"{n}={self.recipes.current(n).inspector.bundle_id}" for n in self.recipes.names())
         log.info("serving", extra=fields(station=cfg.station, endpoints=self.addresses, bundles=summary))
         self.notifier.ready(status=f"serving {summary}")
@@ -121,19 +131,31 @@ class Service:
         if self.state == "starting":
             self.start()
         ping_s = min(self.notifier.watchdog_s / 2, 1.0) if self.notifier.watchdog_s else 1.0
+        if self.notifier.watchdog_s and self.config.service.stall_s >= self.notifier.watchdog_s:
+            log.warning("service.stall_s is not below the systemd WatchdogSec: a stuck thread is found by systemd "
+                        "before the service names it", extra=fields(stall_s=self.config.service.stall_s,
+                                                                    watchdog_s=self.notifier.watchdog_s))
         next_ping = 0.0
         while not self._stop.wait(SUPERVISE_S):
             if self._hup.is_set():
                 self._hup.clear()
                 self.reload()
-            if time.monotonic() >= next_ping:
+            healthy = self.supervise()
+            if healthy and time.monotonic() >= next_ping:
                 next_ping = time.monotonic() + ping_s
-                stalled = self.liveness.stalled(self.config.service.stall_s)
-                if stalled:
-                    log.error("stage stalled; withholding watchdog ping", extra=fields(stages=stalled))
-                else:
-                    self.notifier.watchdog()
+                self.notifier.watchdog()
         return self.shutdown()
+
+    def supervise(self) -> bool:
+        """Check every thread; a dead or stalled one is a fault (logged once, named). True when none is."""
+        dead = [t.name for t in self._threads if not t.is_alive()]
+        stalled = [name for name in self.liveness.stalled(self.config.service.stall_s) if name not in dead]
+        self.dead = dead
+        faults = [f"thread {name} died" for name in dead]
+        faults += [f"thread {name} silent for more than {self.config.service.stall_s:g} s" for name in stalled]
+        if self.liveness.set_faults(THREADS, faults) and faults:
+            log.error("thread fault: withholding the systemd watchdog ping", extra=fields(dead=dead, stalled=stalled))
+        return not faults
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -143,13 +165,21 @@ class Service:
         self._hup.set()
 
     def shutdown(self) -> int:
-        """Drain: stop receiving, publish every in-flight verdict, close sockets; 0 when fully drained."""
-        self.state = "draining"
+        """Drain: read what the socket holds, answer every received frame, send acks, close; 0 when complete.
+
+        Every frame received before the end of the drain gets one journaled verdict: inspected within the first
+        ``INSPECT_SHARE`` of ``drain_s``, ERROR "service stopping" after that. Not complete (exit 1): a thread
+        that died or is stuck, or verdicts withheld because the journal could not be written.
+        """
+        self.supervise()
+        self._state = "draining"
         self.notifier.stopping()
         log.info("draining", extra=fields(queued=self.jobs.qsize()))
-        deadline = time.monotonic() + self.config.service.drain_s
-        self.ingest.stop()
-        drained = self._join(self.ingest, deadline)
+        start = time.monotonic()
+        deadline = start + self.config.service.drain_s
+        self._inspect_until = start + INSPECT_SHARE * self.config.service.drain_s
+        self.ingest.stop_receiving()
+        drained = self.ingest.drained.wait(max(0.0, self._inspect_until - time.monotonic()))
         if not drained:
             self.ingest.stop(abort=True)
         for _ in self.workers:
@@ -157,7 +187,11 @@ class Service:
         for worker in self.workers:
             drained &= self._join(worker, deadline)
         drained &= self._put(self.verdicts, publisher_stage.STOP, deadline)
-        drained &= self._join(self.publisher, deadline + self.config.service.linger_ms / 1000)
+        if not self._join(self.publisher, deadline):
+            self.publisher.stop(abort=True)
+            drained &= self._join(self.publisher, deadline + 1.0)
+        self.ingest.stop()
+        self._join(self.ingest, deadline + self.config.service.linger_ms / 1000 + 1.0)
         for server in (self.query, self.control):
             server.stop()
             server.join(timeout=1.0)
@@ -167,18 +201,33 @@ class Service:
         if self._own_context and not stuck:
             self.context.term()
         self.notifier.close()
-        self.state = "stopped"
-        log.info("stopped", extra=fields(drained=drained, stuck=stuck, frames=self.publisher.frames))
-        return 0 if drained and not stuck else 1
+        self._state = "stopped"
+        counts = self.ingest.counts
+        complete = drained and not stuck and not self.dead and not self.publisher.withheld
+        log.info("stopped", extra=fields(
+            drained=complete, stuck=stuck, dead=self.dead, received=counts.received, read_while_draining=counts.drained,
+            duplicates=counts.duplicates, frames=self.publisher.frames, withheld=self.publisher.withheld,
+            service_stopping=sum(w.stopping_errors for w in self.workers), seconds=round(time.monotonic() - start, 3)))
+        return 0 if complete else 1
+
+    @property
+    def state(self) -> str:
+        """starting | running | paused | fault | draining | stopped ("fault" while any fault is named)."""
+        if self._state in ("running", "paused") and self.liveness.faults():
+            return "fault"
+        return self._state
 
     # control target -------------------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
+        counts = self.ingest.counts
         return {
-            "station": self.config.station, "state": self.state, "pid": os.getpid(),
+            "station": self.config.station, "state": self.state, "fault": self.liveness.faults(), "pid": os.getpid(),
             "uptime_s": round(time.time() - self.started_at, 3), "recipes": self.recipes.describe(),
-            "received": self.ingest.received, "frames": self.publisher.frames, "errors": self.publisher.errors,
-            "last_seq": self.publisher.last_seq,
+            "received": counts.received, "duplicates": counts.duplicates, "disconnects": counts.disconnects,
+            "frames": self.publisher.frames, "errors": self.publisher.errors, "last_seq": self.publisher.last_seq,
             "queue": {"depth": self.jobs.qsize(), "capacity": self.config.ingest.queue},
+            "ingest": {"mode": self.config.ingest.mode, "maxmsgsize": self.maxmsgsize},
+            "unsigned_bundles": self.config.security.bundle_public_key is None,
             "endpoints": self.addresses,
         }
 
@@ -208,12 +257,12 @@ class Service:
 
     def pause(self) -> None:
         self.paused.set()
-        self.state = "paused"
+        self._state = "paused"
         log.info("paused: not receiving frames")
 
     def resume(self) -> None:
         self.paused.clear()
-        self.state = "running"
+        self._state = "running"
         log.info("resumed")
 
     # internals ------------------------------------------------------------------------------------------
@@ -226,21 +275,26 @@ class Service:
         log.info("reloaded", extra=fields(recipe=name, bundle=loaded.describe()))
         return {"ok": True, "recipe": name, "bundle": loaded.describe()}
 
-    def _open_stages(self, journal: Journal, reader: Journal) -> None:
+    def _open_stages(self, journal: Journal, reader: Journal, ledger: Ledger) -> None:
         """Create and attach every socket and the stage that owns it (started later by ``start``)."""
         cfg = self.config
-        pub = self._socket("verdicts", zmq.PUB, sndhwm=cfg.publish.hwm)
-        self.publisher = Publisher(pub, cfg.station, self.verdicts, journal, cfg.publish.heartbeat_s,
-                                   self._heartbeat, self.liveness, cfg.service.linger_ms)
-        self.workers = [Worker(i, cfg.station, self.jobs, self.verdicts, self.recipes, cfg.inspect.deadline_ms,
-                               self.liveness) for i in range(cfg.inspect.workers)]
-        kind = zmq.PULL if cfg.ingest.mode == "pull" else zmq.SUB
-        source = self._socket("ingest", kind, rcvhwm=cfg.ingest.hwm)
+        kind = {"router": zmq.ROUTER, "pull": zmq.PULL, "sub": zmq.SUB}[cfg.ingest.mode]
+        self.maxmsgsize = max_message_bytes(max(cfg.limits_for(name).max_points for name in cfg.recipes))
+        source = self._socket("ingest", kind, rcvhwm=cfg.ingest.hwm, maxmsgsize=self.maxmsgsize)
         if kind == zmq.SUB:
             source.setsockopt(zmq.SUBSCRIBE, cfg.ingest.subscribe.encode())
-        self.ingest = Ingest(source, self.jobs, self._limits, self.paused, self.liveness, drain_max=cfg.ingest.hwm)
-        self.query = ReplyServer("query", self._socket("query", zmq.REP), QueryHandler(reader, cfg.journal.query_limit))
-        self.control = ReplyServer("control", self._socket("control", zmq.REP), ControlHandler(self))
+        self.ingest = Ingest(source, self.jobs, self._limits, self._taking, self.liveness, ledger,
+                             router=kind == zmq.ROUTER, quiet_s=cfg.service.drain_quiet_ms / 1000,
+                             linger_ms=cfg.service.linger_ms)
+        pub = self._socket("verdicts", zmq.PUB, sndhwm=cfg.publish.hwm)
+        self.publisher = Publisher(pub, cfg.station, self.verdicts, journal, cfg.publish.heartbeat_s,
+                                   self._heartbeat, self.liveness, cfg.service.linger_ms, ledger,
+                                   lambda peer, ack: self.ingest.outbox.put((peer, ack)))
+        self.workers = [Worker(i, cfg.station, self.jobs, self.verdicts, self.recipes, cfg.inspect.deadline_ms,
+                               self.liveness, lambda: self._inspect_until) for i in range(cfg.inspect.workers)]
+        self.query = ReplyServer("query", self._socket("query", zmq.REP), QueryHandler(reader, cfg.journal.query_limit),
+                                 self.liveness)
+        self.control = ReplyServer("control", self._socket("control", zmq.REP), ControlHandler(self), self.liveness)
 
     def _start_curve(self) -> None:
         """Start the ZAP handler before any socket is bound when an endpoint is not loopback."""
@@ -284,12 +338,31 @@ class Service:
         limits = self.config.limits_for(recipe)
         return limits.min_points, limits.max_points
 
-    def _heartbeat(self) -> dict[str, Any]:
+    def _taking(self) -> bool:
+        """Whether ingest reads frames: not while paused, and not while the journal cannot be written."""
+        return not self.paused.is_set() and not self.liveness.faults(publisher_stage.FAULT)
+
+    def _warn_unsigned(self, loader: Loader) -> Loader:
+        """``loader``, logging a warning at every load when the station serves unsigned bundles."""
+        if self.config.security.bundle_public_key is not None:
+            return loader
+
+        def load(path: Path) -> Any:
+            log.warning("loading a bundle without checking its signature (security.allow_unsigned_bundles)",
+                        extra=fields(bundle=str(path)))
+            return loader(path)
+
+        return load
+
+    def _heartbeat(self) -> Heartbeat:
         bundles = {}
         for name in self.recipes.names():
             inspector = self.recipes.current(name).inspector
             bundles[name] = {"id": inspector.bundle_id, "sha256": inspector.bundle_sha256}
-        return {"state": self.state, "bundle": bundles, "queue": self.jobs.qsize()}
+        return Heartbeat(station=self.config.station, ts=time.time(), state=self.state, bundle=bundles,
+                         frames=self.publisher.frames, errors=self.publisher.errors, queue=self.jobs.qsize(),
+                         seq=self.publisher.last_seq, fault=self.liveness.faults(),
+                         unsigned_bundles=self.config.security.bundle_public_key is None)
 
     @staticmethod
     def _join(thread: threading.Thread, deadline: float) -> bool:

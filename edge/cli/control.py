@@ -17,6 +17,7 @@ import zmq
 from edge.cli.keys import add_client_options, client_curve
 from edge.config import ENV_PREFIX, ConfigError, load_config
 from edge.pipeline.control import OPS
+from edge.pipeline.endpoint import Endpoint
 from edge.pipeline.sockets import request
 
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:5558"
@@ -64,5 +65,5 @@ def _endpoint(args: argparse.Namespace) -> str:
     if args.endpoint:
         return args.endpoint
     if args.config:
-        return load_config(args.config).endpoints.control.lstrip("@")
+        return Endpoint.parse(load_config(args.config).endpoints.control).address
     return os.environ.get(ENV_PREFIX + "CONTROL", DEFAULT_ENDPOINT)

@@ -7,8 +7,8 @@ import logging
 import sys
 from pathlib import Path
 
-from edge.bundle import BundleError
 from edge.config import ConfigError, load_config
+from edge.errors import PcinspectError
 from edge.logs import fields, setup_logging
 from edge.service import Service
 
@@ -24,7 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """0 after a clean drain; 1 when a bundle or socket cannot be used; 2 for an invalid station file."""
+    """0 after a complete drain; 1 when a bundle, key, journal or socket cannot be used (one logged line) or the
+    drain was incomplete; 2 for an invalid station file."""
     try:
         config = load_config(args.config)
     except ConfigError as exc:
@@ -33,6 +34,6 @@ def run(args: argparse.Namespace) -> int:
     setup_logging(args.log_level or config.service.log_level)
     try:
         return Service(config).run()
-    except (BundleError, OSError) as exc:
+    except (PcinspectError, OSError) as exc:
         log.error("cannot start", extra=fields(error=str(exc)))
         return 1

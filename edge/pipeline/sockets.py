@@ -1,7 +1,7 @@
 """ZeroMQ plumbing shared by the stages: endpoint attachment, a REP server thread and a REQ client call.
 
-Endpoints follow CZMQ's convention: ``@addr`` binds, ``>addr`` connects, a bare address takes the caller's
-default. Every socket gets a LINGER so closing never hangs. A client of an endpoint that is not loopback
+Endpoints follow CZMQ's convention (parsed once by :class:`edge.pipeline.endpoint.Endpoint`): ``@addr`` binds,
+``>addr`` connects, a bare address takes the caller's default. Every socket gets a LINGER so closing never hangs. A client of an endpoint that is not loopback
 passes its CURVE keys (``edge.pipeline.security.ClientCurve``).
 """
 
@@ -9,30 +9,29 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from collections.abc import Callable
 from typing import Any
 
 import zmq
 
 from edge.logs import fields
+from edge.pipeline.endpoint import Endpoint
+from edge.pipeline.liveness import Liveness
 from edge.pipeline.security import ClientCurve
+from edge.pipeline.stage import StageThread
 
 log = logging.getLogger("edge.pipeline")
 POLL_MS = 100
 
 
-def attach(socket: zmq.Socket, endpoint: str, *, bind: bool) -> str:
-    """Bind or connect ``socket`` to ``endpoint`` (prefix ``@``/``>`` overrides ``bind``); the address used."""
-    if endpoint.startswith("@"):
-        bind, endpoint = True, endpoint[1:]
-    elif endpoint.startswith(">"):
-        bind, endpoint = False, endpoint[1:]
-    if bind:
-        socket.bind(endpoint)
-        return socket.getsockopt_string(zmq.LAST_ENDPOINT) or endpoint
-    socket.connect(endpoint)
-    return endpoint
+def attach(socket: zmq.Socket, endpoint: str | Endpoint, *, bind: bool) -> str:
+    """Bind or connect ``socket`` to ``endpoint`` (its ``@``/``>`` prefix overrides ``bind``); the address used."""
+    parsed = endpoint if isinstance(endpoint, Endpoint) else Endpoint.parse(endpoint)
+    if parsed.binds(bind):
+        socket.bind(parsed.address)
+        return socket.getsockopt_string(zmq.LAST_ENDPOINT) or parsed.address
+    socket.connect(parsed.address)
+    return parsed.address
 
 
 def request(context: zmq.Context, endpoint: str, message: dict[str, Any], timeout_s: float = 10.0,
@@ -56,33 +55,42 @@ def request(context: zmq.Context, endpoint: str, message: dict[str, Any], timeou
         socket.close()
 
 
-class ReplyServer(threading.Thread):
+class ReplyServer(StageThread):
     """Owns a REP socket and answers JSON requests with ``handler(request) -> reply`` until stopped.
 
-    A request that is not a JSON object, or a handler that raises, still gets a reply ``{"ok": false, "error"}``
-    (REP must answer every request, and a client must never be left waiting).
+    Whatever arrives (several parts, not JSON, not an object, a handler that raises, a reply that cannot be
+    encoded) still gets one reply ``{"ok": false, "error"}``: REP must answer every request, a client must never
+    be left waiting, and no input may end the thread.
     """
 
-    def __init__(self, name: str, socket: zmq.Socket, handler: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
-        super().__init__(name=name, daemon=True)
+    def __init__(self, name: str, socket: zmq.Socket, handler: Callable[[dict[str, Any]], dict[str, Any]],
+                 liveness: Liveness) -> None:
+        super().__init__(name, liveness)
         self.socket = socket
         self.handler = handler
-        self._stop_event = threading.Event()
 
-    def stop(self) -> None:
-        self._stop_event.set()
+    def loop(self) -> None:
+        while not self.stopping:
+            self.tick()
+            if self.socket.poll(POLL_MS):
+                parts = self.socket.recv_multipart()
+                self.socket.send(self._encode(self._answer(parts)))
 
-    def run(self) -> None:
+    def close(self) -> None:
+        self.socket.close(linger=0)
+
+    def _encode(self, reply: dict[str, Any]) -> bytes:
         try:
-            while not self._stop_event.is_set():
-                if self.socket.poll(POLL_MS):
-                    self.socket.send(json.dumps(self._answer(self.socket.recv()), allow_nan=False).encode())
-        finally:
-            self.socket.close()
+            return json.dumps(reply, allow_nan=False).encode()
+        except (TypeError, ValueError) as exc:
+            log.exception("reply not encodable", extra=fields(server=self.name))
+            return json.dumps({"ok": False, "error": f"reply could not be encoded: {exc}"}).encode()
 
-    def _answer(self, raw: bytes) -> dict[str, Any]:
+    def _answer(self, parts: list[bytes]) -> dict[str, Any]:
+        if len(parts) != 1:
+            return {"ok": False, "error": f"request has {len(parts)} message parts, expected 1 (a JSON object)"}
         try:
-            message = json.loads(raw)
+            message = json.loads(parts[0])
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             return {"ok": False, "error": f"bad JSON request: {exc}"}
         if not isinstance(message, dict):

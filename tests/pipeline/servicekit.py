@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -81,11 +82,12 @@ class Line:
         self.sub.connect(service.addresses["verdicts"])
         self.heartbeat()
         self.seq = 0
+        self.run_id = uuid.uuid4().hex[:6]  # frame_ids are unique per station: one Line's never repeat another's
 
     def send(self, points: np.ndarray, **header: Any) -> dict[str, Any]:
         """Push one valid frame (header fields overridable); returns its header."""
         self.seq += 1
-        fields = {"frame_id": f"F{self.seq:04d}", "part_id": f"P{self.seq:04d}", "recipe": "bracket",
+        fields = {"frame_id": f"F{self.run_id}-{self.seq:04d}", "part_id": f"P{self.seq:04d}", "recipe": "bracket",
                   "seq": self.seq, "n": len(points), "ts": time.time(), **header}
         full = make_header(**fields)
         self.push.send_multipart(encode(full, points))

@@ -12,10 +12,19 @@ def line(serve):
     return serve(limits={"min_points": 3, "max_points": 1000})[1]
 
 
+def distinct(index: int, parts: list[bytes], frame_id: str | None) -> tuple[list[bytes], str | None]:
+    """The case with its own frame_id (one station inspects a frame_id once)."""
+    if frame_id != "f1":
+        return parts, frame_id
+    return [parts[0].replace(b'"frame_id": "f1"', f'"frame_id": "m{index}"'.encode()), *parts[1:]], f"m{index}"
+
+
 def test_every_malformed_frame_gets_one_error_verdict_in_order_and_the_service_keeps_running(line) -> None:
-    for case, (parts, reason, frame_id) in MALFORMED.items():
+    cases = {case: distinct(i, parts, frame_id) for i, (case, (parts, _, frame_id)) in enumerate(MALFORMED.items())}
+    for case, (parts, frame_id) in cases.items():
         line.send_raw(parts)
-    for case, (parts, reason, frame_id) in MALFORMED.items():
+    for case, (_, reason, _) in MALFORMED.items():
+        frame_id = cases[case][1]
         verdict = line.verdict()
         assert verdict["verdict"] == "ERROR" and reason in verdict["reason"], case
         assert verdict["frame_id"] == frame_id and verdict["score"] is None and verdict["regions"] == []

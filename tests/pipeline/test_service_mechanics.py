@@ -18,7 +18,8 @@ def test_heartbeat_carries_station_state_bundles_counters_and_queue(serve) -> No
     line.send(CLOUD)
     verdict = line.verdict()
     beat = line.heartbeat()
-    assert set(beat) == {"v", "station", "ts", "state", "bundle", "frames", "errors", "queue", "seq"}
+    assert set(beat) == {"v", "station", "ts", "state", "bundle", "frames", "errors", "queue", "seq", "fault",
+                         "unsigned_bundles"}
     assert beat["v"] == 1 and beat["station"] == "test" and beat["state"] == "running"
     assert beat["bundle"] == {"bracket": {"id": "stub-bundle", "sha256": "f" * 64}}
     assert (beat["frames"], beat["errors"], beat["queue"], beat["seq"]) == (1, 0, 0, verdict["seq"])
