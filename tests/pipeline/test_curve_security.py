@@ -315,7 +315,8 @@ def test_scan_and_watch_reach_a_secured_service_with_their_curve_options(service
 
     curve = ["--curve-client-cert", str(keys["plc"]), "--curve-server-key", str(keys["station"])]
     assert pcinspect(scan_command.register, "scan", "--endpoint", via_loopback(service.addresses["ingest"]),
-                     "--source", "synthetic", "--points", "500", "--count", "1", "--rate", "0", *curve) == 0
+                     "--source", "synthetic", "--points", "500", "--count", "1", "--rate", "0", "--ingest", "pull",
+                     *curve) == 0
     deadline = time.monotonic() + TIMEOUT_S
     while service.publisher.frames < 1 and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -1,9 +1,11 @@
-"""`pcinspect scan`: a scanner simulator that PUSHes protocol-v1 frames to an edge service.
+"""`pcinspect scan`: a scanner simulator that sends protocol-v1 frames to an edge service.
 
 Frames come from point-cloud files in a folder (cycled) or from procedural parts with synthetic defects
-(which is why this command lives in the trainer: the edge never imports it). PUSH blocks when the service
-applies backpressure, exactly like a real scanner driver would. An ingest endpoint that is not loopback
-needs the scanner's CURVE keys (``--curve-client-cert``, ``--curve-server-key``).
+(which is why this command lives in the trainer: the edge never imports it). Against ``router`` ingest (the
+default) it is the package's acknowledging scanner client (:class:`edge.pipeline.scanner.ScannerClient`):
+a window of unacknowledged frames, resent after a timeout or a reconnect, so nothing is lost when the edge
+restarts. ``--ingest pull`` PUSHes instead (blocks under backpressure, no acks). An ingest endpoint that is not
+loopback needs the scanner's CURVE keys (``--curve-client-cert``, ``--curve-server-key``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import zmq
 from edge.cli.keys import add_client_options, client_curve
 from edge.io import read_cloud
 from edge.pipeline.codec import encode, make_header
+from edge.pipeline.scanner import ScannerClient, ScannerOptions
+from edge.pipeline.security import ClientCurve
 from edge.pipeline.sockets import attach
 from trainer.data import DEFECT_KINDS, GOOD, PART_KINDS, synthetic_sample
 from edge.errors import UsageError
@@ -39,6 +43,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--part", choices=sorted(PART_KINDS), default="bracket", help="synthetic part kind")
     parser.add_argument("--points", type=int, default=25_000, help="synthetic: points per frame")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--ingest", choices=("router", "pull"), default="router",
+                        help="the station's ingest.mode: router (acknowledged, resends) or pull (PUSH, no acks)")
+    parser.add_argument("--window", type=int, default=8, help="router: most unacknowledged frames in flight")
+    parser.add_argument("--resend", type=float, default=10.0, help="router: seconds before an unacked frame is resent")
     add_client_options(parser)
     parser.set_defaults(func=run)
 
@@ -62,14 +70,11 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--source must be a folder or 'synthetic', got {args.source!r}")
     if not 0.0 <= args.defect_rate <= 1.0:
         raise UsageError("--defect-rate must be within [0, 1]")
+    if args.window < 1 or args.resend <= 0:
+        raise UsageError("--window and --resend must be positive")
     curve = client_curve(args, args.endpoint)
     context = zmq.Context()
-    socket = context.socket(zmq.PUSH)
-    socket.linger = 2000
-    socket.sndhwm = 4
-    if curve is not None:
-        curve.apply(socket)
-    attach(socket, args.endpoint, bind=False)
+    sender = _Acked(context, args, curve) if args.ingest == "router" else _Pushed(context, args, curve)
     run_id = uuid.uuid4().hex[:8]
     period = 1.0 / args.rate if args.rate > 0 else 0.0
     start = time.monotonic()
@@ -80,19 +85,70 @@ def run(args: argparse.Namespace) -> int:
                 break
             header = make_header(frame_id=f"{run_id}-{seq:06d}", part_id=f"P{run_id}-{seq:06d}", recipe=args.recipe,
                                  seq=seq, n=len(points), ts=time.time())
-            while not socket.poll(SEND_POLL_MS, zmq.POLLOUT):
-                pass
-            socket.send_multipart(encode(header, points), copy=False)
+            sender.send(header, points)
             sent += 1
             print(f"sent {header['frame_id']} part {header['part_id']} ({label}, {len(points)} points)", flush=True)
             delay = start + sent * period - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
+        unacked = sender.finish()
     except KeyboardInterrupt:
-        pass
+        unacked = 0
     finally:
-        socket.close()
+        sender.close()
         context.term()
     elapsed = time.monotonic() - start
     print(f"{sent} frames in {elapsed:.1f} s ({sent / elapsed if elapsed else 0.0:.2f} frames/s)")
-    return 0
+    if unacked:
+        print(f"{unacked} frames never acknowledged")
+    return 1 if unacked else 0
+
+
+class _Pushed:
+    """PUSH: blocks under backpressure; nothing to wait for at the end."""
+
+    def __init__(self, context: zmq.Context, args: argparse.Namespace, curve: ClientCurve | None) -> None:
+        self.socket = context.socket(zmq.PUSH)
+        self.socket.linger = 2000
+        self.socket.sndhwm = 4
+        if curve is not None:
+            curve.apply(self.socket)
+        attach(self.socket, args.endpoint, bind=False)
+
+    def send(self, header: dict, points: np.ndarray) -> None:
+        while not self.socket.poll(SEND_POLL_MS, zmq.POLLOUT):
+            pass
+        self.socket.send_multipart(encode(header, points), copy=False)
+
+    def finish(self) -> int:
+        return 0
+
+    def close(self) -> None:
+        self.socket.close()
+
+
+class _Acked:
+    """DEALER with acks: prints each ack; at the end waits for the outstanding ones."""
+
+    def __init__(self, context: zmq.Context, args: argparse.Namespace, curve: ClientCurve | None) -> None:
+        options = ScannerOptions(window=args.window, resend_s=args.resend)
+        self.client = ScannerClient(context, args.endpoint, options, curve)
+        self.timeout_s = max(30.0, 3 * args.resend)
+
+    def send(self, header: dict, points: np.ndarray) -> None:
+        self.client.send(header, points)
+        self._show(self.client.poll(0))
+
+    def finish(self) -> int:
+        end = time.monotonic() + self.timeout_s
+        while self.client.pending and time.monotonic() < end:
+            self._show(self.client.poll(100))
+        return len(self.client.pending) + len(self.client.stats.failed)
+
+    def close(self) -> None:
+        self.client.close()
+
+    @staticmethod
+    def _show(acks: list) -> None:
+        for ack in acks:
+            print(f"ack {ack.ack} seq {ack.seq} {ack.verdict}{' (duplicate)' if ack.duplicate else ''}", flush=True)
