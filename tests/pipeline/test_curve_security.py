@@ -232,7 +232,7 @@ def station_file(tmp_path: Path, ingest: str, **security: str) -> Path:
     path.write_text(yaml.safe_dump({
         "station": "s1", "recipes": {"bracket": {"bundle": "bundles/bracket"}},
         "endpoints": {"ingest": ingest, "verdicts": "tcp://127.0.0.1:5556", "query": "ipc:///run/pcinspect/q.sock"},
-        **({"security": security} if security else {}),
+        "security": {"bundle_public_key": "keys/bundles.pub", **security},
     }))
     return path
 
