@@ -60,6 +60,7 @@ def station(tmp_path: Path, bundles: dict[str, Path], endpoints: str = "tcp", **
         "journal": {"path": str(tmp_path / "journal.sqlite3"), "synchronous": "normal"},
         "publish": {"heartbeat_s": 0.2}, "limits": {"min_points": 100}, "service": {"linger_ms": 200},
         "ingest": {"mode": "pull"}, "security": {"allow_unsigned_bundles": True},
+        "inspect": {"deadline_ms": 60000},  # 2 shared cores: a queued real inspection may wait seconds
     }
     for section, values in sections.items():
         raw[section] = {**raw.get(section, {}), **values} if isinstance(values, dict) else values

@@ -227,7 +227,7 @@ def test_service_with_a_public_certificate_as_server_key_refuses_to_start(tmp_pa
 
 
 # station file ----------------------------------------------------------------------------------------------
-def station_file(tmp_path: Path, ingest: str, **security: str) -> Path:
+def station_file(tmp_path: Path, ingest: str, **security: object) -> Path:
     path = tmp_path / "station.yaml"
     path.write_text(yaml.safe_dump({
         "station": "s1", "recipes": {"bracket": {"bundle": "bundles/bracket"}},
@@ -274,10 +274,11 @@ def test_security_paths_resolve_against_the_station_file(tmp_path) -> None:
         tmp_path / "keys" / "cell.key_secret", tmp_path / "clients", tmp_path / "keys" / "bundles.pub")
 
 
-def test_bundle_public_key_defaults_to_null_and_is_in_the_schema(tmp_path) -> None:
-    assert load_config(station_file(tmp_path, "ipc:///run/in.sock"), environ={}).security.bundle_public_key is None
+def test_bundle_public_key_is_null_only_with_allow_unsigned_bundles_and_is_in_the_schema(tmp_path) -> None:
+    path = station_file(tmp_path, "ipc:///run/in.sock", bundle_public_key=None, allow_unsigned_bundles=True)
+    assert load_config(path, environ={}).security.bundle_public_key is None
     security = json_schema()["$defs"]["SecurityConfig"]["properties"]
-    assert {"server_secret_key", "client_keys_dir", "bundle_public_key"} <= set(security)
+    assert {"server_secret_key", "client_keys_dir", "bundle_public_key", "allow_unsigned_bundles"} <= set(security)
 
 
 # pcinspect keys ---------------------------------------------------------------------------------------------

@@ -38,7 +38,7 @@ def test_serve_notifies_systemd_reloads_on_sighup_and_drains_on_sigterm(trained_
     config.write_text(yaml.safe_dump({
         "station": "proc", "endpoints": ends, "recipes": {"bracket": {"bundle": str(trained_bundle)}},
         "inspect": {"torch_threads": 1}, "publish": {"heartbeat_s": 0.2}, "journal": {"path": "journal.sqlite3"},
-        "service": {"linger_ms": 500, "drain_s": 30},
+        "service": {"linger_ms": 500, "drain_s": 30}, "security": {"allow_unsigned_bundles": True},
     }))
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     notify.bind(str(tmp_path / "notify.sock"))
