@@ -145,7 +145,7 @@ def _run(options: SoakOptions, folder: Path, progress) -> SoakReport:
     context = zmq.Context()
     service = _Service(folder, options.bundle)
     service.start(context)
-    scanner = ScannerClient(context, service.ends["ingest"], ScannerOptions(window=8, resend_s=5.0))
+    scanner = ScannerClient(context, service.ends["ingest"], ScannerOptions(window=4, resend_s=30.0))
     sub = _subscribe(context, service.ends["verdicts"])
     seen: Counter[str] = Counter()
     rss_at = max(1, int(WARMUP_SHARE * options.frames))
