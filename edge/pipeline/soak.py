@@ -18,6 +18,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -37,6 +38,7 @@ AT = {"kill": 0.15, "dropout": 0.25, "term": 0.35, "malformed": 0.45, "duplicate
       "disk-full": 0.75}
 START_TIMEOUT_S = 120.0
 WARMUP_SHARE = 0.1
+_LIFTERS: list[threading.Thread] = []  # disk-full injections waiting to free the disk (joined before the tally)
 
 
 @dataclass
@@ -64,6 +66,7 @@ class SoakReport:
     duplicated: int = 0
     duplicate_acks: int = 0
     malformed_errors: int = 0
+    journal_faults: int = 0
     crashes: int = 0
     restarts: int = 0
     resent: int = 0
@@ -120,8 +123,10 @@ class _Service:
         return self.process.wait(timeout=timeout_s)
 
     def file_size_limit(self, limit: int) -> None:
+        """Set the soft RLIMIT_FSIZE of the service process (``-1``: back to its hard limit)."""
         _, hard = resource.prlimit(self.process.pid, resource.RLIMIT_FSIZE)
-        resource.prlimit(self.process.pid, resource.RLIMIT_FSIZE, (min(limit, hard) if limit >= 0 else hard, hard))
+        soft = hard if limit < 0 else (limit if hard == resource.RLIM_INFINITY else min(limit, hard))
+        resource.prlimit(self.process.pid, resource.RLIMIT_FSIZE, (soft, hard))
 
     def close(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -166,6 +171,8 @@ def _run(options: SoakOptions, folder: Path, progress) -> SoakReport:
             if i == rss_at:
                 scanner.flush(60.0)
                 report.rss_start_mb = service.rss_mb()
+        while _LIFTERS:
+            _LIFTERS.pop().join(timeout=180.0)
         if not scanner.flush(120.0):
             progress(f"{len(scanner.pending)} frames never acked")
         _collect(sub, seen, 1.0)
@@ -202,9 +209,26 @@ def _inject(fault: str, service: _Service, context: zmq.Context, scanner: Scanne
             raise RuntimeError(f"reload failed: {reply}")
     elif fault == "disk-full":
         service.file_size_limit(0)
-        time.sleep(options.disk_full_s)
-        service.file_size_limit(-1)
+        lifter = threading.Thread(target=_lift_when_faulted, args=(service, context, report, options.disk_full_s),
+                                  name="soak-disk-full", daemon=True)
+        lifter.start()
+        _LIFTERS.append(lifter)
     return sub
+
+
+def _lift_when_faulted(service: _Service, context: zmq.Context, report: SoakReport, hold_s: float) -> None:
+    """Wait until the service reports the journal fault, keep the disk full ``hold_s`` longer, then free it."""
+    end = time.monotonic() + 120.0
+    try:
+        while time.monotonic() < end:
+            status = request(context, service.ends["control"], {"op": "status"}, 10.0)
+            if any(fault.startswith("journal write failed") for fault in status.get("fault", [])):
+                report.journal_faults += 1
+                time.sleep(hold_s)
+                return
+            time.sleep(0.1)
+    finally:
+        service.file_size_limit(-1)
 
 
 def _malformed(context: zmq.Context, endpoint: str) -> int:

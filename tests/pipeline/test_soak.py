@@ -13,6 +13,7 @@ def test_short_soak_loses_and_duplicates_nothing(trained_bundle, tmp_path) -> No
     report = run_soak(options, progress=lambda line: None)
     assert (report.lost, report.duplicated, report.acked, report.journaled) == (0, 0, 20, 20)
     assert (report.crashes, report.restarts, report.malformed_errors, report.duplicate_acks) == (1, 2, 3, 5)
+    assert report.journal_faults == 1
 
 
 def test_soak_refuses_unknown_faults(trained_bundle, capsys) -> None:
