@@ -179,7 +179,8 @@ class Service:
         deadline = start + self.config.service.drain_s
         self._inspect_until = start + INSPECT_SHARE * self.config.service.drain_s
         self.ingest.stop_receiving()
-        drained = self.ingest.drained.wait(max(0.0, self._inspect_until - time.monotonic()))
+        # Reading can wait on a full queue while workers inspect; past the inspection budget they answer fast.
+        drained = self.ingest.drained.wait(max(0.0, deadline - 0.1 * self.config.service.drain_s - time.monotonic()))
         if not drained:
             self.ingest.stop(abort=True)
         for _ in self.workers:
