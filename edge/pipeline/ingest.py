@@ -158,8 +158,8 @@ class Ingest(StageThread):
         claim = self.ledger.claim(frame_id, peer)
         if isinstance(claim, Ack) or claim is None:
             self.counts.duplicates += 1
-            log.warning("duplicate frame_id: not inspected again", extra=fields(
-                frame_id=frame_id, seq=claim.seq if claim else None, in_flight=claim is None))
+            log.log(logging.INFO if claim is None else logging.WARNING, "duplicate frame_id: not inspected again",
+                    extra=fields(frame_id=frame_id, seq=claim.seq if claim else None, in_flight=claim is None))
             if isinstance(claim, Ack) and peer is not None:
                 self.outbox.put((peer, claim))
             return
