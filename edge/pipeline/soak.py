@@ -34,8 +34,11 @@ from edge.pipeline.scanner import ScannerClient, ScannerOptions
 from edge.pipeline.sockets import request
 
 FAULTS = ("kill", "term", "malformed", "duplicate", "dropout", "reload", "disk-full")
-AT = {"kill": 0.15, "dropout": 0.25, "term": 0.35, "malformed": 0.45, "duplicate": 0.5, "reload": 0.6,
+# Where in the run each fault is injected. The reload comes before the last restart: a reload keeps the previous
+# bundle in memory for rollback, which is not growth; RSS is measured over the service's last life.
+AT = {"kill": 0.1, "reload": 0.2, "dropout": 0.25, "term": 0.3, "malformed": 0.45, "duplicate": 0.5,
       "disk-full": 0.75}
+RSS_EVERY = 0.1
 START_TIMEOUT_S = 120.0
 WARMUP_SHARE = 0.1
 _LIFTERS: list[threading.Thread] = []  # disk-full injections waiting to free the disk (joined before the tally)
@@ -74,6 +77,7 @@ class SoakReport:
     rss_start_mb: float = 0.0
     rss_end_mb: float = 0.0
     rss_growth_pct: float = 0.0
+    rss_mb: list[float] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
@@ -171,6 +175,8 @@ def _run(options: SoakOptions, folder: Path, progress) -> SoakReport:
             if i == rss_at:
                 scanner.flush(60.0)
                 report.rss_start_mb = service.rss_mb()
+            if i % max(1, int(RSS_EVERY * options.frames)) == 0:
+                report.rss_mb.append(round(service.rss_mb(), 1))
         while _LIFTERS:
             _LIFTERS.pop().join(timeout=180.0)
         if not scanner.flush(120.0):
