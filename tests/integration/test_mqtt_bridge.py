@@ -1,0 +1,106 @@
+"""`pcinspect bridge mqtt` against a real Mosquitto broker and a live `pcinspect serve`."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import threading
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as paho
+import pytest
+from stationkit import Scanner, Station, start_command, stop_process, wait_for
+
+MOSQUITTO = shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sbin:/usr/local/sbin")
+pytestmark = pytest.mark.skipif(MOSQUITTO is None, reason="mosquitto is not installed (make install adds it as root)")
+
+
+class Broker:
+    """A Mosquitto on one loopback port with persistence in ``folder`` (a restart keeps sessions)."""
+
+    def __init__(self, folder: Path, port: int) -> None:
+        self.conf = folder / "mosquitto.conf"
+        self.conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
+                             f"persistence_location {folder}/\nautosave_interval 1\n")
+        self.port = port
+        self.log = folder / "mosquitto.log"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)], stdout=subprocess.DEVNULL,
+                                        stderr=open(self.log, "a"))
+
+    def stop(self) -> None:
+        stop_process(self.process)
+
+
+class Subscriber:
+    """A PLC/MES-side client with a persistent session, collecting verdicts and status messages."""
+
+    def __init__(self, port: int, topics: tuple[str, str]) -> None:
+        self.verdicts: list[dict[str, Any]] = []
+        self.status: list[str] = []
+        self.lock = threading.Lock()
+        self.client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="mes-test", clean_session=False)
+        self.client.reconnect_delay_set(0.2, 0.5)
+        self.topics = topics
+        self.client.on_connect = lambda c, *_: c.subscribe([(topic, 1) for topic in topics])
+        self.client.on_message = self._on_message
+        self.client.connect_async("127.0.0.1", port, keepalive=5)
+        self.client.loop_start()
+
+    def _on_message(self, client: Any, userdata: Any, message: paho.MQTTMessage) -> None:
+        with self.lock:
+            if message.topic == self.topics[0]:
+                self.verdicts.append({"retain": message.retain, **json.loads(message.payload)})
+            else:
+                self.status.append(message.payload.decode())
+
+    def seqs(self) -> list[int]:
+        with self.lock:
+            return [v["seq"] for v in self.verdicts if not v["retain"]]
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+@pytest.fixture
+def broker(station: Station, tmp_path: Path) -> Broker:
+    running = Broker(tmp_path, station.ports["mqtt"])
+    running.start()
+    yield running
+    running.stop()
+
+
+def test_every_verdict_arrives_once_in_order_across_broker_and_bridge_restarts(
+        station: Station, scanner: Scanner, broker: Broker, tmp_path: Path) -> None:
+    topics = ("plant/line1/cell-it/verdict", "plant/line1/cell-it/status")
+    mes = Subscriber(broker.port, topics)
+    wait_for(lambda: mes.client.is_connected(), what="the test subscriber to connect")
+    bridge = start_command(tmp_path, "bridge", "bridge", "mqtt", "--config", str(station.config))
+    try:
+        wait_for(lambda: any(s.startswith("{") for s in mes.status), what="the bridge's first status")
+        expected = scanner.stream(["tiny", "good", "tiny"])
+        wait_for(lambda: mes.seqs() == expected, what=f"seqs {expected} (got {mes.seqs()})")
+
+        broker.stop()
+        expected += scanner.stream(["tiny", "bulge", "tiny"])
+        broker.start()
+        wait_for(lambda: mes.seqs() == expected, what=f"seqs {expected} after the broker restart (got {mes.seqs()})")
+
+        assert stop_process(bridge) == 0
+        expected += scanner.stream(["tiny", "tiny"])
+        bridge = start_command(tmp_path, "bridge", "bridge", "mqtt", "--config", str(station.config))
+        wait_for(lambda: mes.seqs() == expected, what=f"seqs {expected} after the bridge restart (got {mes.seqs()})")
+        assert stop_process(bridge) == 0
+        wait_for(lambda: mes.status[-1] == "offline", what="the retained status to say offline")
+    finally:
+        stop_process(bridge)
+        mes.close()
+    by_seq = {v["seq"]: v for v in mes.verdicts}
+    assert [by_seq[s]["verdict"] for s in expected[:3]] == ["ERROR", "PASS", "ERROR"]
+    assert by_seq[expected[4]]["verdict"] == "FAIL" and by_seq[expected[4]]["regions"]
+    assert "outside recipe 'bracket' limits" in by_seq[expected[0]]["reason"]
