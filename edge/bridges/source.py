@@ -76,6 +76,11 @@ class Health:
     received_at: float = 0.0
     latencies: collections.deque = field(default_factory=lambda: collections.deque(maxlen=LATENCY_WINDOW))
 
+    @classmethod
+    def every(cls, heartbeat_s: float) -> Health:
+        """Health of a service that beats every ``heartbeat_s``: unreachable after three missed beats."""
+        return cls(stale_after_s=3 * heartbeat_s + 1.0)
+
     def on_heartbeat(self, beat: dict[str, Any]) -> None:
         self.beat = beat
         self.received_at = time.monotonic()
@@ -121,9 +126,10 @@ class VerdictStream:
     ``since=None`` starts at the service's current seq (only new verdicts).
     """
 
-    def __init__(self, address: ServiceAddress, since: int | None, context: zmq.Context | None = None) -> None:
+    def __init__(self, address: ServiceAddress, since: int | None, context: zmq.Context | None = None,
+                 health: Health | None = None) -> None:
         self.context = context or zmq.Context.instance()
-        self.health = Health(stale_after_s=3 * address.heartbeat_s + 1.0)
+        self.health = health or Health.every(address.heartbeat_s)
         self._ready: collections.deque = collections.deque()
         self._watcher = _Watcher(self.context, address.verdicts, address.query, self._arrived,
                                  station=address.station, since=since, curve=address.curve, health=self.health)
