@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,9 +12,15 @@ from stationkit import Scanner, Station
 
 
 @pytest.fixture(scope="session")
-def station(trained_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Station]:
-    """A `pcinspect serve` subprocess on ipc sockets, with metrics, MQTT, OPC UA and dashboard sections."""
-    live = Station.start(tmp_path_factory.mktemp("station"), trained_bundle)
+def station(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Station]:
+    """A `pcinspect serve` subprocess on ipc sockets, with metrics, MQTT, OPC UA and dashboard sections.
+
+    It serves the session's trained bracket bundle, or the bracket bundle at $PCINSPECT_IT_BUNDLE (to skip
+    training while working on these tests).
+    """
+    given = os.environ.get("PCINSPECT_IT_BUNDLE")
+    bundle = Path(given) if given else request.getfixturevalue("trained_bundle")
+    live = Station.start(tmp_path_factory.mktemp("station"), bundle)
     yield live
     live.stop()
 
