@@ -46,3 +46,14 @@ def test_error_reasons_fall_into_classes() -> None:
     assert reason_class("header missing key 'seq'") == "header"
     assert reason_class("deadline exceeded: waited 6000 ms before inspection (deadline 5000 ms)") == "deadline"
     assert reason_class("only 12 points after preprocessing") == "refused"
+
+
+def test_the_grafana_dashboard_queries_only_metrics_the_service_exports(station: Station) -> None:
+    import json
+    import re
+    from pathlib import Path
+
+    dashboard = (Path(__file__).resolve().parents[2] / "config" / "grafana-dashboard.json").read_text()
+    queried = {re.sub(r"_(bucket|count|sum)$", "", name) for name in re.findall(r"pcinspect_\w+", dashboard)}
+    exported = {re.sub(r"_(bucket|count|sum|created)$", "", name) for name, _ in scrape(station)}
+    assert json.loads(dashboard)["panels"] and queried <= exported, queried - exported
