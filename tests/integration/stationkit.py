@@ -20,7 +20,7 @@ import zmq
 from edge.pipeline.codec import encode, make_header
 from edge.pipeline.sockets import request
 
-TIMEOUT_S = 30.0
+TIMEOUT_S = 90.0
 
 
 def free_port() -> int:

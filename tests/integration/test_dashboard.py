@@ -45,7 +45,7 @@ def dashboard(station: Station, tmp_path: Path) -> str:
         except OSError:
             return False
 
-    wait_for(up, 60, "the dashboard to serve")
+    wait_for(up, 120, "the dashboard to serve")
     yield url
     assert stop_process(process) == 0
 

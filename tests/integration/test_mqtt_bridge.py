@@ -82,7 +82,7 @@ def test_every_verdict_arrives_once_in_order_across_broker_and_bridge_restarts(
     wait_for(lambda: mes.client.is_connected(), what="the test subscriber to connect")
     bridge = start_command(tmp_path, "bridge", "bridge", "mqtt", "--config", str(station.config))
     try:
-        wait_for(lambda: any(s.startswith("{") for s in mes.status), what="the bridge's first status")
+        wait_for(lambda: any(s.startswith("{") for s in mes.status), 120, "the bridge's first status")
         expected = scanner.stream(["tiny", "good", "tiny"])
         wait_for(lambda: mes.seqs() == expected, what=f"seqs {expected} (got {mes.seqs()})")
 

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from asyncua import Client, Node
-from stationkit import Scanner, Station, start_command, stop_process
+from stationkit import Scanner, Station, free_port, start_command, stop_process
 
 NAMESPACE = "urn:pcinspect"
 
@@ -25,7 +28,7 @@ class Recorder:
         self.values.setdefault(node.nodeid.to_string(), []).append(value)
 
 
-async def connect(url: str, timeout_s: float = 60.0) -> Client:
+async def connect(url: str, timeout_s: float = 120.0) -> Client:
     """A connected client, retrying while the bridge starts."""
     end = time.monotonic() + timeout_s
     while True:
@@ -113,3 +116,60 @@ def test_largest_defect_of_a_failed_part_is_its_longest_region_extent() -> None:
                {"kind": "missing", "centroid": [9, 0, 0], "extent": [2.0, 1.0, 3.0], "points": 5, "peak": 1.2}]
     values = verdict_values({"verdict": "FAIL", "seq": 3, "score": 0.9, "regions": regions})
     assert (values["Fail"], values["Decision"], values["RegionCount"], values["LargestDefectMm"]) == (True, 1, 2, 4.0)
+
+
+def certificate(folder: Path, name: str, uri: str) -> tuple[Path, Path]:
+    """A self-signed OPC UA application certificate (DER) and key (PEM) made with openssl."""
+    cert, key = folder / f"{name}.der", folder / f"{name}.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-keyout", str(key),
+                    "-outform", "der", "-out", str(cert), "-subj", f"/CN={name}",
+                    "-addext", f"subjectAltName=URI:{uri},DNS:localhost",
+                    "-addext", "keyUsage=digitalSignature,keyEncipherment,dataEncipherment,nonRepudiation",
+                    "-addext", "extendedKeyUsage=serverAuth,clientAuth"], check=True, capture_output=True)
+    return cert, key
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
+def test_a_secured_endpoint_admits_only_basic256sha256_with_the_configured_user(station: Station,
+                                                                               tmp_path: Path) -> None:
+    server_cert, server_key = certificate(tmp_path, "server", "urn:pcinspect:cell-it")
+    client_cert, client_key = certificate(tmp_path, "client", "urn:freeopcua:client")
+    (tmp_path / "plc.password").write_text("s3cret\n")
+    port = free_port()
+    raw = yaml.safe_load(station.config.read_text())
+    raw["opcua"] = {"endpoint": f"opc.tcp://127.0.0.1:{port}", "security": "Basic256Sha256",
+                    "certificate": str(server_cert), "private_key": str(server_key), "username": "plc",
+                    "password_file": str(tmp_path / "plc.password"), "cursor": str(tmp_path / "opcua.cursor")}
+    config = tmp_path / "station.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    bridge = start_command(tmp_path, "secure", "bridge", "opcua", "--config", str(config))
+    url = f"opc.tcp://127.0.0.1:{port}"
+
+    async def attempt(security: str | None, password: str | None) -> str:
+        end = time.monotonic() + 120
+        while True:
+            client = Client(url)
+            if security:
+                await client.set_security_string(f"Basic256Sha256,{security},{client_cert},{client_key}")
+            if password:
+                client.set_user("plc")
+                client.set_password(password)
+            try:
+                await client.connect()
+            except (OSError, asyncio.TimeoutError):
+                assert time.monotonic() < end, "the secured bridge did not come up"
+                await asyncio.sleep(0.5)
+                continue
+            except Exception as exc:  # the server's refusal, as the client library reports it
+                return type(exc).__name__
+            try:
+                return (await (await nodes(client, "cell-it"))["Health/State"].read_value())
+            finally:
+                await client.disconnect()
+
+    try:
+        assert asyncio.run(attempt("SignAndEncrypt", "s3cret")) == "running"
+        assert asyncio.run(attempt(None, None)) != "running"
+        assert asyncio.run(attempt("SignAndEncrypt", "wrong")) != "running"
+    finally:
+        assert stop_process(bridge) == 0
