@@ -29,6 +29,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def port_open(port: int) -> bool:
+    """Whether something accepts TCP connections on 127.0.0.1:``port``."""
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
 def wait_for(condition: Callable[[], Any], timeout_s: float = TIMEOUT_S, what: str = "condition") -> Any:
     end = time.monotonic() + timeout_s
     while True:
