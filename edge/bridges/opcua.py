@@ -112,6 +112,7 @@ class AddressSpace:
             await _write(node, values[name], LAST_VERDICT[name])
         await self.decision.write_value(ua.DataValue(ua.Variant(values["Decision"], V.Int32)))
         await _write(self.counter, verdict["seq"] % 2**32, V.UInt32)
+        await _write(self.health["DeliveredSeq"], verdict["seq"], V.Int64)
 
     async def write_health(self, values: dict[str, Any]) -> None:
         for name, node in self.health.items():

@@ -75,7 +75,10 @@ async def plc_session(url: str, station: Station, scanner: Scanner, kinds: list[
             return seen[-len(expected):] == expected
 
         await until(all_seen)
-        values = {name: await node.read_value() for name, node in found.items()}
+        values = {name: (await node.read_data_value(raise_on_bad_status=False)).Value.Value
+                  for name, node in found.items()}
+        score = await found["LastVerdict/Score"].read_data_value(raise_on_bad_status=False)
+        values["_score_good"] = score.StatusCode.is_good()
         return expected, recorder.values, values | {"_json_id": json_id}
     finally:
         await client.disconnect()
@@ -92,6 +95,7 @@ def test_a_plc_reads_every_verdict_and_the_counter_resumes_after_a_bridge_restar
         assert values["VerdictCounter"] == expected[-1]
         assert (values["LastVerdict/Seq"], values["LastVerdict/Error"], values["LastVerdict/Decision"]) == \
             (expected[-1], True, 2)
+        assert values["_score_good"] is False  # an ERROR has no score: Uncertain, not a number a PLC could trust
         assert values["Health/State"] == "running" and values["Health/ServiceReachable"] is True
         assert values["Health/BundleId"].startswith("bracket=")
         bulge = next(json.loads(v) for v in notes[values["_json_id"]] if v and json.loads(v)["seq"] == expected[1])
