@@ -33,8 +33,10 @@ def get(url: str, method: str = "GET") -> tuple[int, bytes]:
         return exc.code, exc.read()
 
 
-@pytest.fixture
-def dashboard(station: Station, tmp_path: Path) -> str:
+@pytest.fixture(scope="module")
+def dashboard(station: Station, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A `pcinspect dashboard` process for the station (one per module: it starts in seconds, not milliseconds)."""
+    tmp_path = tmp_path_factory.mktemp("dashboard")
     process = start_command(tmp_path, "dashboard", "dashboard", "--config", str(station.config))
     url = f"http://127.0.0.1:{station.ports['dashboard']}/"
 

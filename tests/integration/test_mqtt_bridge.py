@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import shutil
 import subprocess
@@ -22,8 +23,9 @@ class Broker:
 
     def __init__(self, folder: Path, port: int) -> None:
         self.conf = folder / "mosquitto.conf"
+        # `user`: a broker started as root would otherwise drop to "mosquitto" and could not write its database.
         self.conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
-                             f"persistence_location {folder}/\nautosave_interval 1\n")
+                             f"persistence_location {folder}/\nautosave_interval 1\nuser {getpass.getuser()}\n")
         self.port = port
         self.log = folder / "mosquitto.log"
         self.process: subprocess.Popen | None = None

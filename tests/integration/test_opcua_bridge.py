@@ -6,6 +6,7 @@ import asyncio
 import json
 import shutil
 import subprocess
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,9 @@ import pytest
 import yaml
 from asyncua import Client, Node
 from stationkit import Scanner, Station, free_port, port_open, start_command, stop_process, wait_for
+
+from edge.bridges.opcua import OpcuaBridge
+from edge.config import load_config
 
 NAMESPACE = "urn:pcinspect"
 
@@ -146,7 +150,9 @@ def test_a_secured_endpoint_admits_only_basic256sha256_with_the_configured_user(
                     "password_file": str(tmp_path / "plc.password"), "cursor": str(tmp_path / "opcua.cursor")}
     config = tmp_path / "station.yaml"
     config.write_text(yaml.safe_dump(raw))
-    bridge = start_command(tmp_path, "secure", "bridge", "opcua", "--config", str(config))
+    stop = threading.Event()
+    bridge = threading.Thread(target=OpcuaBridge(load_config(config), stop).run, daemon=True)
+    bridge.start()
     url = f"opc.tcp://127.0.0.1:{port}"
 
     async def attempt(security: str | None, password: str | None) -> str:
@@ -172,4 +178,5 @@ def test_a_secured_endpoint_admits_only_basic256sha256_with_the_configured_user(
         assert asyncio.run(attempt(None, None)) != "running"
         assert asyncio.run(attempt("SignAndEncrypt", "wrong")) != "running"
     finally:
-        assert stop_process(bridge) == 0
+        stop.set()
+        bridge.join(30)
