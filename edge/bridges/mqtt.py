@@ -17,13 +17,12 @@ import ssl
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as paho
 
 from edge.bridges.cursor import Cursor
-from edge.bridges.source import ServiceAddress, VerdictStream, default_cursor
+from edge.bridges.source import ServiceAddress, VerdictStream, default_cursor, read_secret
 from edge.config import MqttConfig, StationConfig
 from edge.logs import fields
 
@@ -75,7 +74,7 @@ def make_client(config: StationConfig, mqtt: MqttConfig, topics: Topics, acks: A
     if mqtt.tls:
         client.tls_set(ca_certs=str(mqtt.ca_file) if mqtt.ca_file else None, cert_reqs=ssl.CERT_REQUIRED)
     if mqtt.username is not None:
-        client.username_pw_set(mqtt.username, first_line(mqtt.password_file))
+        client.username_pw_set(mqtt.username, read_secret(mqtt.password_file))
     client.will_set(topics.status, OFFLINE, qos=1, retain=True)
     client.on_publish = acks.on_publish
 
@@ -93,12 +92,6 @@ def make_client(config: StationConfig, mqtt: MqttConfig, topics: Topics, acks: A
     client.on_connect = on_connect
     client.on_disconnect = on_disconnect
     return client
-
-
-def first_line(path: Path) -> str:
-    """A secret kept in a file (its first line, without the newline)."""
-    lines = path.read_text().splitlines()
-    return lines[0] if lines else ""
 
 
 class MqttBridge:

@@ -30,8 +30,7 @@ from asyncua.crypto.permission_rules import User, UserRole
 from asyncua.server.user_managers import UserManager
 
 from edge.bridges.cursor import Cursor
-from edge.bridges.mqtt import first_line
-from edge.bridges.source import Health, ServiceAddress, VerdictStream, default_cursor
+from edge.bridges.source import Health, ServiceAddress, VerdictStream, default_cursor, read_secret
 from edge.config import OpcuaConfig, StationConfig
 from edge.logs import fields
 
@@ -101,7 +100,6 @@ class AddressSpace:
 
     counter: Node
     decision: Node
-    decision_type: ua.NodeId
     last: dict[str, Node]
     health: dict[str, Node]
 
@@ -130,7 +128,7 @@ async def _write(node: Node, value: Any, kind: ua.VariantType) -> None:
 
 async def build_server(config: StationConfig, opcua: OpcuaConfig) -> tuple[Server, AddressSpace]:
     """An initialised (not yet started) server with the station's nodes and security."""
-    users = OneUser(opcua.username, first_line(opcua.password_file)) if opcua.username else None
+    users = OneUser(opcua.username, read_secret(opcua.password_file)) if opcua.username else None
     server = Server(user_manager=users)
     await server.init()
     server.set_endpoint(opcua.endpoint)
@@ -155,7 +153,7 @@ async def build_server(config: StationConfig, opcua: OpcuaConfig) -> tuple[Serve
     health = {name: await health_folder.add_variable(idx, name, EMPTY[kind], varianttype=kind)
               for name, kind in HEALTH.items()}
     counter = await station.add_variable(idx, "VerdictCounter", 0, varianttype=V.UInt32)
-    return server, AddressSpace(counter, decision, decision_type.nodeid, last, health)
+    return server, AddressSpace(counter, decision, last, health)
 
 
 class OpcuaBridge:

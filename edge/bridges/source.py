@@ -67,6 +67,12 @@ def default_cursor(config: StationConfig, bridge: str, given: Path | None) -> Cu
     return Cursor(given or config.journal.path.parent / f"{config.station}.{bridge}.cursor")
 
 
+def read_secret(path: Path) -> str:
+    """A password kept in a file: its first line, without the newline."""
+    lines = path.read_text().splitlines()
+    return lines[0] if lines else ""
+
+
 @dataclass
 class Health:
     """The station's health as the last heartbeat told it, plus latency percentiles of recent verdicts."""

@@ -94,11 +94,13 @@ def test_every_verdict_arrives_once_in_order_across_broker_and_bridge_restarts(
         wait_for(lambda: mes.seqs() == expected, what=f"seqs {expected} after the broker restart (got {mes.seqs()})")
 
         assert stop_process(bridge) == 0
+        wait_for(lambda: mes.status[-1] == "offline", what="the stopped bridge's status to say offline")
         expected += scanner.stream(["tiny", "tiny"])
         bridge = start_command(tmp_path, "bridge", "bridge", "mqtt", "--config", str(station.config))
         wait_for(lambda: mes.seqs() == expected, what=f"seqs {expected} after the bridge restart (got {mes.seqs()})")
-        assert stop_process(bridge) == 0
-        wait_for(lambda: mes.status[-1] == "offline", what="the retained status to say offline")
+        wait_for(lambda: mes.status[-1].startswith("{"), what="the restarted bridge's status")
+        bridge.kill()
+        wait_for(lambda: mes.status[-1] == "offline", what="the broker to publish the killed bridge's last will")
     finally:
         stop_process(bridge)
         mes.close()
