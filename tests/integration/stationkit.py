@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import socket
@@ -21,6 +22,7 @@ from edge.pipeline.codec import encode, make_header
 from edge.pipeline.sockets import request
 
 TIMEOUT_S = 90.0
+PART_NUMBERS = itertools.count(1)  # part ids unique across the session's scanners
 
 
 def free_port() -> int:
@@ -115,7 +117,7 @@ class Scanner:
         """Push one frame (``kind``: a scan name, or ``tiny`` for a frame below the point limit); its part id."""
         points = self.scans[kind] if kind in self.scans else np.zeros((10, 3), np.float32)
         self.count += 1
-        part = f"{self.station.folder.name[-6:]}-{kind}-{self.count:03d}"
+        part = f"P{next(PART_NUMBERS):04d}-{kind}"
         header = make_header(frame_id=f"F-{part}", part_id=part, recipe="bracket", seq=self.count, n=len(points),
                              ts=time.time())
         self.push.send_multipart(encode(header, points))
