@@ -88,7 +88,7 @@ def test_every_verdict_arrives_once_in_order_across_broker_and_bridge_restarts(
         expected = scanner.stream(["tiny", "good", "tiny"])
         wait_for(lambda: mes.seqs() == expected, what=f"seqs {expected} (got {mes.seqs()})")
 
-        broker.stop()
+        broker.stop()  # inspection goes on without a broker: stream() returns once these are journaled
         expected += scanner.stream(["tiny", "bulge", "tiny"])
         broker.start()
         wait_for(lambda: mes.seqs() == expected, what=f"seqs {expected} after the broker restart (got {mes.seqs()})")
