@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -76,3 +77,16 @@ def test_the_dashboard_is_read_only_and_serves_its_assets_locally(dashboard: str
     assert status == 200 and b"/static/dashboard.js" in page and b"://" not in page
     assert get(dashboard + "static/dashboard.js")[0] == 200
     assert get(dashboard + "static/../app.py")[0] == 404
+
+
+@needs_chromium
+def test_a_failed_part_opens_in_the_region_view_at_its_own_address(
+        station: Station, scanner: Scanner, dashboard: str, tmp_path: Path) -> None:
+    seq = scanner.stream(["bulge"])[0]
+    wait_for(lambda: get(dashboard + f"api/verdict/{seq}")[0] == 200, what="the failed part to be kept")
+    regions = json.loads(get(dashboard + f"api/verdict/{seq}")[1])["regions"]
+
+    dom = chromium(tmp_path, f"{dashboard}#seq={seq}", "--dump-dom")
+    viewer = re.search(r'<dialog id="viewer"([^>]*)>(.*?)</dialog>', dom, re.S)
+    assert "open" in viewer[1] and f"seq {seq}): FAIL" in viewer[2]
+    assert viewer[2].count("<tr><td>") == len(regions) > 0

@@ -67,7 +67,7 @@ function render(state) {
     const text = document.createElement("span");
     text.textContent = `${v.part_id}  score ${fmt(v.score)}  ${v.regions} region(s)  ${clock(v.ts_out)}`;
     li.appendChild(text);
-    li.addEventListener("click", () => openViewer(v.seq));
+    li.addEventListener("click", () => { location.hash = `seq=${v.seq}`; });
     failed.appendChild(li);
     fetchVerdict(v.seq).then((full) => full && new RegionView(thumb, full.regions, false).draw());
   }
@@ -178,13 +178,23 @@ async function openViewer(seq) {
     rows.appendChild(tr);
   }
   $("viewer").showModal();
+  $("viewer").addEventListener("close", () => history.replaceState(null, "", location.pathname), { once: true });
   new RegionView($("viewer-canvas"), verdict.regions, true).draw();
 }
 
+// A failed part's view has its own address (/#seq=N): the list sets it, and a bookmarked one opens on load.
+function openFromHash() {
+  const match = /^#seq=(\d+)$/.exec(location.hash);
+  if (match && !$("viewer").open) openViewer(Number(match[1]));
+}
+window.addEventListener("hashchange", openFromHash);
+
+let first = true;
 async function poll() {
   try {
     const reply = await fetch("/api/state", { cache: "no-store" });
     if (reply.ok) render(await reply.json());
+    if (first) { first = false; openFromHash(); }
   } catch (err) {
     $("state").textContent = "dashboard offline";
     $("state").className = "state unreachable";
