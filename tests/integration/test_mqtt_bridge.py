@@ -12,7 +12,12 @@ from typing import Any
 
 import paho.mqtt.client as paho
 import pytest
-from stationkit import Scanner, Station, start_command, stop_process, wait_for
+import yaml
+from stationkit import Scanner, Station, free_port, port_open, start_command, stop_process, wait_for
+
+from edge.bridges.cursor import Cursor
+from edge.bridges.mqtt import MqttBridge
+from edge.config import load_config
 
 MOSQUITTO = shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sbin:/usr/local/sbin")
 pytestmark = pytest.mark.skipif(MOSQUITTO is None, reason="mosquitto is not installed (make install adds it as root)")
@@ -108,3 +113,61 @@ def test_every_verdict_arrives_once_in_order_across_broker_and_bridge_restarts(
     assert [by_seq[s]["verdict"] for s in expected[:3]] == ["ERROR", "PASS", "ERROR"]
     assert by_seq[expected[4]]["verdict"] == "FAIL" and by_seq[expected[4]]["regions"]
     assert "outside recipe 'bracket' limits" in by_seq[expected[0]]["reason"]
+
+
+def tls_files(folder: Path) -> dict[str, Path]:
+    """A CA and a broker certificate for 127.0.0.1 signed by it (openssl)."""
+    files = {name: folder / name for name in ("ca.crt", "ca.key", "server.crt", "server.key", "server.csr", "san")}
+    files["san"].write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    for command in (
+        ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=test-ca",
+         "-keyout", files["ca.key"], "-out", files["ca.crt"]],
+        ["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout", files["server.key"],
+         "-out", files["server.csr"]],
+        ["x509", "-req", "-in", files["server.csr"], "-CA", files["ca.crt"], "-CAkey", files["ca.key"],
+         "-CAcreateserial", "-days", "2", "-extfile", files["san"], "-out", files["server.crt"]],
+    ):
+        subprocess.run(["openssl", *map(str, command)], check=True, capture_output=True)
+    return files
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None or shutil.which("mosquitto_passwd") is None,
+                    reason="openssl and mosquitto_passwd are needed to set up a TLS broker with a login")
+def test_the_bridge_publishes_over_tls_with_the_configured_login(station: Station, scanner: Scanner,
+                                                                 tmp_path: Path) -> None:
+    tls = tls_files(tmp_path)
+    subprocess.run(["mosquitto_passwd", "-c", "-b", str(tmp_path / "users"), "edge", "pa55"], check=True)
+    (tmp_path / "edge.password").write_text("pa55\n")
+    port = free_port()
+    broker = Broker(tmp_path, port)
+    broker.conf.write_text(f"listener {port} 127.0.0.1\ncafile {tls['ca.crt']}\ncertfile {tls['server.crt']}\n"
+                           f"keyfile {tls['server.key']}\nallow_anonymous false\npassword_file {tmp_path / 'users'}\n"
+                           f"user {getpass.getuser()}\n")
+    broker.start()
+    raw = yaml.safe_load(station.config.read_text())
+    raw["mqtt"] = {"broker": f"127.0.0.1:{port}", "prefix": "secure", "tls": True, "ca_file": str(tls["ca.crt"]),
+                   "username": "edge", "password_file": str(tmp_path / "edge.password"), "client_id": "edge-tls",
+                   "cursor": str(tmp_path / "mqtt.cursor")}
+    (tmp_path / "station.yaml").write_text(yaml.safe_dump(raw))
+    stop = threading.Event()
+    bridge = threading.Thread(target=MqttBridge(load_config(tmp_path / "station.yaml"), stop).run, daemon=True)
+    got: list[dict[str, Any]] = []
+    reader = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="mes-tls")
+    reader.tls_set(ca_certs=str(tls["ca.crt"]))
+    reader.username_pw_set("edge", "pa55")
+    reader.on_connect = lambda c, *_: c.subscribe("secure/cell-it/verdict", 1)
+    reader.on_message = lambda c, u, m: got.append(json.loads(m.payload))
+    try:
+        wait_for(lambda: port_open(port), what="the TLS broker to listen")
+        reader.connect("127.0.0.1", port)
+        reader.loop_start()
+        Cursor(tmp_path / "mqtt.cursor").save(station.last_seq())  # deliver everything from here on
+        bridge.start()
+        seqs = scanner.stream(["tiny", "tiny"])
+        wait_for(lambda: [v["seq"] for v in got if v["seq"] in seqs] == seqs, what=f"seqs {seqs} over TLS")
+    finally:
+        stop.set()
+        bridge.join(20)
+        reader.loop_stop()
+        broker.stop()
+    assert (tmp_path / "mqtt.cursor").read_text().strip() == str(seqs[-1])
