@@ -8,8 +8,10 @@ STAMP  := $(VENV)/.installed
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml Makefile
+$(STAMP): pyproject.toml Makefile scripts/ensure-libusb.sh scripts/ensure-mosquitto.sh scripts/ensure-chromium.sh
 	@scripts/ensure-libusb.sh
+	@scripts/ensure-mosquitto.sh
+	@scripts/ensure-chromium.sh
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0

@@ -132,6 +132,115 @@ class ServiceConfig(_Strict):
     drain_quiet_ms: PositiveInt = Field(300, description="SIGTERM: the ingest socket is read until it has been "
                                                          "quiet this long (or drain_s runs out)")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    metrics: str | None = Field(None, description="HOST:PORT of the Prometheus /metrics endpoint (default: off)")
+
+    @field_validator("metrics")
+    @classmethod
+    def _metrics_address(cls, value: str | None) -> str | None:
+        return None if value is None else _host_port(value)
+
+
+_HOST_PORT = re.compile(r"^(\[[0-9A-Fa-f:]+\]|[A-Za-z0-9_.-]+):(\d{1,5})$")
+
+
+def _host_port(value: str) -> str:
+    match = _HOST_PORT.match(value)
+    if not match or not 0 < int(match[2]) < 65536:
+        raise ValueError("expected HOST:PORT, e.g. 127.0.0.1:9108")
+    return value
+
+
+def host_is_loopback(host: str) -> bool:
+    """True for 127.x, localhost and ::1 (what only processes on this box reach)."""
+    host = host.strip("[]")
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+class BridgeClient(_Strict):
+    """What every client of the service (bridges, dashboard) shares: where it keeps its place, its CURVE keys."""
+
+    curve_client_cert: Path | None = Field(
+        None, description="this client's secret CURVE certificate (NAME.key_secret), needed when the verdicts and "
+                          "query endpoints are not loopback; its public half must be in security.client_keys_dir")
+
+
+class MqttConfig(BridgeClient):
+    """`pcinspect bridge mqtt`: verdicts and health to an MQTT broker (docs/integration.md)."""
+
+    broker: str = Field(description="HOST:PORT of the broker, e.g. 127.0.0.1:1883 (8883 with TLS)")
+    prefix: str = Field("pcinspect", pattern=r"^[^#+\s]+$",
+                        description="topics are <prefix>/<station>/verdict and <prefix>/<station>/status")
+    client_id: str | None = Field(None, description="MQTT client id (default pcinspect-<station>)")
+    tls: bool = Field(False, description="connect with TLS (server certificate verified)")
+    ca_file: Path | None = Field(None, description="CA bundle for TLS (default: the system's)")
+    username: str | None = Field(None, description="broker user (default: anonymous)")
+    password_file: Path | None = Field(None, description="file holding the broker password (first line)")
+    keepalive_s: PositiveInt = Field(10, description="MQTT keep-alive; the broker publishes the last will after 1.5x")
+    cursor: Path | None = Field(None, description="file keeping the last delivered seq "
+                                                  "(default <journal dir>/<station>.mqtt.cursor)")
+
+    _broker = field_validator("broker")(classmethod(lambda cls, v: _host_port(v)))
+
+    @model_validator(mode="after")
+    def _password_with_user(self) -> "MqttConfig":
+        if (self.username is None) != (self.password_file is None):
+            raise ValueError("username and password_file go together (both or neither)")
+        return self
+
+
+class OpcuaConfig(BridgeClient):
+    """`pcinspect bridge opcua`: an OPC UA server with the last verdict and the station's health."""
+
+    endpoint: str = Field("opc.tcp://127.0.0.1:4840", pattern=r"^opc\.tcp://[^\s/]+:\d{1,5}(/\S*)?$",
+                          description="opc.tcp://HOST:PORT the server listens on")
+    security: Literal["auto", "none", "Basic256Sha256"] = Field(
+        "auto", description="auto: Basic256Sha256 (Sign and SignAndEncrypt) unless the endpoint is loopback; "
+                            "none is refused on an endpoint that is not loopback")
+    certificate: Path | None = Field(None, description="server certificate (DER or PEM); required with Basic256Sha256")
+    private_key: Path | None = Field(None, description="server private key (PEM); required with Basic256Sha256")
+    username: str | None = Field(None, description="the one user clients must log in as (default: anonymous)")
+    password_file: Path | None = Field(None, description="file holding that user's password (first line)")
+    namespace: str = Field("urn:pcinspect", description="namespace URI of the pcinspect nodes")
+    cursor: Path | None = Field(None, description="file keeping the last delivered seq "
+                                                  "(default <journal dir>/<station>.opcua.cursor)")
+
+    def host(self) -> str:
+        return self.endpoint[len("opc.tcp://"):].split("/", 1)[0].rsplit(":", 1)[0]
+
+    def secure(self) -> bool:
+        """Whether the server offers only Basic256Sha256 (as resolved from ``security`` and the endpoint)."""
+        return self.security == "Basic256Sha256" or (self.security == "auto" and not host_is_loopback(self.host()))
+
+    @model_validator(mode="after")
+    def _security_needs_certificates(self) -> "OpcuaConfig":
+        if (self.username is None) != (self.password_file is None):
+            raise ValueError("username and password_file go together (both or neither)")
+        if self.security == "none" and not host_is_loopback(self.host()):
+            raise ValueError(f"security none is refused on {self.endpoint}, which is not loopback; use Basic256Sha256")
+        if self.secure() and (self.certificate is None or self.private_key is None):
+            raise ValueError(f"certificate and private_key are required: {self.endpoint} is served with "
+                             "Basic256Sha256 (make them with openssl, see docs/integration.md)")
+        return self
+
+
+class DashboardConfig(BridgeClient):
+    """`pcinspect dashboard`: the operator page (read-only)."""
+
+    listen: str = Field("127.0.0.1:8080", description="HOST:PORT of the page; loopback keeps it on this box")
+    recent: PositiveInt = Field(50, description="verdicts shown in the stream (and used for latency p50/p99)")
+    failed: PositiveInt = Field(12, description="last failed parts kept with their regions")
+    shifts: list[str] = Field(default_factory=lambda: ["06:00", "14:00", "22:00"], min_length=1,
+                              description="local start times of the shifts; counts and yield reset at each")
+
+    _listen = field_validator("listen")(classmethod(lambda cls, v: _host_port(v)))
+
+    @field_validator("shifts")
+    @classmethod
+    def _times(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", item):
+                raise ValueError(f"shift start {item!r} is not HH:MM")
+        return sorted(value)
 
 
 _CURVE_KEYS = {
@@ -171,6 +280,9 @@ class StationConfig(_Strict):
     journal: JournalConfig = Field(default_factory=JournalConfig)
     service: ServiceConfig = Field(default_factory=ServiceConfig)
     security: SecurityConfig = Field(default_factory=SecurityConfig)
+    mqtt: MqttConfig | None = Field(None, description="MQTT bridge (`pcinspect bridge mqtt`)")
+    opcua: OpcuaConfig | None = Field(None, description="OPC UA bridge (`pcinspect bridge opcua`)")
+    dashboard: DashboardConfig = Field(default_factory=DashboardConfig, description="operator page")
 
     @model_validator(mode="after")
     def _curve_keys_for_open_endpoints(self) -> "StationConfig":
@@ -262,4 +374,13 @@ def _resolved(config: StationConfig, base: Path) -> StationConfig:
     journal = config.journal.model_copy(update={"path": base / config.journal.path})
     keys = {name: base / path for name, path in config.security.model_dump().items() if isinstance(path, Path)}
     security = config.security.model_copy(update=keys)
-    return config.model_copy(update={"recipes": recipes, "journal": journal, "security": security})
+    clients = {name: _resolved_paths(getattr(config, name), base) for name in ("mqtt", "opcua", "dashboard")}
+    return config.model_copy(update={"recipes": recipes, "journal": journal, "security": security, **clients})
+
+
+def _resolved_paths(section: BaseModel | None, base: Path) -> BaseModel | None:
+    """``section`` with its relative paths made relative to the station file's folder."""
+    if section is None:
+        return None
+    paths = {name: base / value for name, value in section if isinstance(value, Path)}
+    return section.model_copy(update=paths)

@@ -30,6 +30,7 @@ import zmq
 from edge.bundle import BundleError
 from edge.config import InspectConfig, StationConfig, endpoint_is_loopback
 from edge.logs import fields
+from edge.metrics import ServiceMetrics
 from edge.notify import Notifier
 from edge.pipeline import ingest as ingest_stage
 from edge.pipeline import publisher as publisher_stage
@@ -91,6 +92,7 @@ class Service:
         self._reload_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self.curve: CurveServer | None = None
+        self.metrics = ServiceMetrics(config.service.metrics)
 
     # lifecycle -----------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -106,6 +108,7 @@ class Service:
         journal = Journal(cfg.journal.path, synchronous=cfg.journal.synchronous, max_rows=cfg.journal.max_rows,
                           max_age_days=cfg.journal.max_age_days)
         journal.apply_retention()
+        journal = self.metrics.instrument(journal)
         reader = Journal(cfg.journal.path, readonly=True)
         ledger_reader = Journal(cfg.journal.path, readonly=True)
         try:
@@ -115,6 +118,7 @@ class Service:
             self._stop_curve()
             raise
         self._threads = [self.publisher, *self.workers, self.ingest, self.query, self.control]
+        self.metrics.serve(self)
         for thread in self._threads:
             thread.start()
         self._state = "running"
@@ -202,6 +206,7 @@ class Service:
         if self._own_context and not stuck:
             self.context.term()
         self.notifier.close()
+        self.metrics.close()
         self._state = "stopped"
         counts = self.ingest.counts
         complete = drained and not stuck and not self.dead and not self.publisher.withheld

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 UNITS_DIR = Path(__file__).resolve().parents[2] / "systemd"
-UNITS = ("pcinspect-edge.service", "pcinspect-deploy.path", "pcinspect-deploy.service")
+UNITS = ("pcinspect-edge.service", "pcinspect-deploy.path", "pcinspect-deploy.service", "pcinspect-bridge-opcua.service",
+         "pcinspect-bridge-mqtt.service", "pcinspect-dashboard.service")
 ANALYZE = shutil.which("systemd-analyze")
 needs_analyze = pytest.mark.skipif(ANALYZE is None, reason="systemd-analyze is not installed (no systemd here)")
 EXEC_PATH = re.compile(r"^(Exec\w+=[-@:+!]*)(/\S+)", re.MULTILINE)
