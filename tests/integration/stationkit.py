@@ -64,6 +64,7 @@ class Station:
         ends = {name: f"ipc://{folder}/{name}.sock" for name in ("ingest", "verdicts", "query", "control")}
         raw = {
             "station": "cell-it", "endpoints": ends, "recipes": {"bracket": {"bundle": str(bundle)}},
+            "ingest": {"mode": "pull"}, "security": {"allow_unsigned_bundles": True},
             "inspect": {"torch_threads": 1}, "limits": {"min_points": 1000},
             "publish": {"heartbeat_s": 0.2}, "journal": {"path": "journal.sqlite3", "synchronous": "normal"},
             "service": {"linger_ms": 200, "metrics": f"127.0.0.1:{ports['metrics']}"},
