@@ -9,6 +9,7 @@ prints for editors (YAML language servers accept JSON Schema).
 from __future__ import annotations
 
 import os
+import re
 import reprlib
 from pathlib import Path
 from typing import Any, Literal
