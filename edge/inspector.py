@@ -146,6 +146,14 @@ class Inspector:
         self.bundle_id = bundle_id
         self.bundle_sha256 = bundle_sha256
         self.backend_report: list[str] = []
+        self.sensitivity = model.params.scoring.sensitivity
+
+    def set_sensitivity(self, sensitivity: float) -> None:
+        """Change the run-time sensitivity in (0, 1) (FAIL at calibrated score >= 1 - sensitivity); no reload."""
+        sensitivity = float(sensitivity)
+        if not 0.0 < sensitivity < 1.0:
+            raise ValueError(f"sensitivity must lie strictly between 0 and 1, got {sensitivity}")
+        self.sensitivity = sensitivity
 
     @classmethod
     def from_bundle(
@@ -379,7 +387,7 @@ class Inspector:
         if calibration is None:
             return Verdict(Decision.ERROR, float("nan"), raw, reason="recipe is not calibrated")
         score = float(calibration.normalize(raw))
-        anomalous = is_anomalous(score, self.params.scoring.sensitivity)
+        anomalous = is_anomalous(score, self.sensitivity)
         regions = []
         if anomalous:
             hot = fused >= calibration.threshold
@@ -393,7 +401,8 @@ class Inspector:
         if point_scores:
             per_point = analysis.pre.lift(calibration.normalize(fused, clip=False)).cpu().numpy()
         return Verdict(
-            Decision.FAIL if anomalous else Decision.PASS, score, raw, regions=regions, point_scores=per_point
+            Decision.FAIL if anomalous else Decision.PASS, score, raw, regions=regions, point_scores=per_point,
+            sensitivity=self.sensitivity,
         )
 
 

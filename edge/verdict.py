@@ -50,7 +50,8 @@ class Verdict:
     """One part's inspection result.
 
     ``score`` is calibrated (0.5 = threshold, anomalib's convention), ``raw_score`` the fused object score
-    before calibration; ``point_scores`` are calibrated but unclipped per input point (0.5 = threshold; NaN
+    before calibration; ``sensitivity`` the run-time sensitivity that decided (FAIL at ``score >= 1 - sensitivity``);
+    ``point_scores`` are calibrated but unclipped per input point (0.5 = threshold; NaN
     for points that were not finite or were removed as outliers) when requested; ``timing_ms`` has one entry per stage and ``total``.
     """
 
@@ -61,6 +62,7 @@ class Verdict:
     timing_ms: dict[str, float] = field(default_factory=dict)
     reason: str | None = None
     point_scores: np.ndarray | None = None
+    sensitivity: float | None = None
 
     @classmethod
     def error(cls, reason: str, timing_ms: dict[str, float] | None = None) -> "Verdict":
@@ -75,5 +77,6 @@ class Verdict:
             "score": None if np.isnan(self.score) else float(self.score),
             "raw_score": None if np.isnan(self.raw_score) else float(self.raw_score),
             "regions": [r.to_wire() for r in self.regions],
+            "sensitivity": self.sensitivity,
             "timing_ms": {k: round(float(v), 3) for k, v in self.timing_ms.items()},
         }

@@ -11,6 +11,7 @@ from typing import overload
 import numpy as np
 
 from edge.io import read_cloud
+from edge.io.files import SUFFIXES
 from trainer.data.errors import DatasetError
 from trainer.data.groundtruth import read_ground_truth
 from trainer.data.sample import GOOD, Sample, parse_kind
@@ -161,7 +162,7 @@ def load_layout(
     """
     check_split(split)
     folder = class_folder(root, class_name)
-    clouds = list_files(folder / split, (".pcd",), split)
+    clouds = list_files(folder / split, SUFFIXES, split)
     if split == TRAIN:
         return CloudDataset(SampleSource(p, class_name, GOOD, split) for p in clouds)
     sources = []

@@ -1,0 +1,85 @@
+"""`pcinspect test`: a saved bundle on a folder of new scans, run as a user would (subprocess, real files)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge.io import PointCloud, write_cloud
+from trainer.data import synthetic_sample
+
+PCINSPECT = [sys.executable, "-m", "edge"]
+STAMPED = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ testing 5 files: \[\d/5\] ", re.MULTILINE)
+
+
+@pytest.fixture(scope="module")
+def scans(tmp_path_factory) -> Path:
+    """good/ (one PLY, one PCD), bad/ (bulge PLY, hole PCD) and a corrupt PLY in unknown/."""
+    root = tmp_path_factory.mktemp("scans")
+    rng = np.random.default_rng(21)
+    for folder in ("good", "bad", "unknown"):
+        (root / folder).mkdir()
+    write_cloud(root / "good" / "g1.ply", PointCloud(synthetic_sample("bracket", "good", rng, 5000).points))
+    write_cloud(root / "good" / "g2.pcd", PointCloud(synthetic_sample("bracket", "good", rng, 5000).points),
+                data="binary_compressed")
+    write_cloud(root / "bad" / "b1.ply", PointCloud(synthetic_sample("bracket", "bulge", rng, 5000).points))
+    hole = synthetic_sample("bracket", "hole", rng, 5000, radius=0.08)
+    write_cloud(root / "bad" / "b2.pcd", PointCloud(hole.points))
+    (root / "unknown" / "broken.ply").write_bytes(b"ply\nformat ascii 1.0\nelement vertex 3\n")
+    return root
+
+
+def pcinspect(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "COLUMNS": "200"}
+    return subprocess.run([*PCINSPECT, *args], capture_output=True, text=True, timeout=300, env=env)
+
+
+def test_every_file_gets_one_verdict_with_confusion_counts_for_labelled_folders(trained_bundle, scans):
+    done = pcinspect("test", "--bundle", str(trained_bundle), str(scans / "unknown"),
+                     "--good", str(scans / "good"), "--bad", str(scans / "bad"), "--json")
+    report = json.loads(done.stdout)
+    rows = {Path(r["file"]).name: r for r in report["results"]}
+    assert set(rows) == {"broken.ply", "g1.ply", "g2.pcd", "b1.ply", "b2.pcd"}
+    assert [rows[f]["label"] for f in ("broken.ply", "g1.ply", "b1.ply")] == [None, "good", "bad"]
+    assert rows["broken.ply"]["verdict"] == "ERROR" and "broken.ply" in rows["broken.ply"]["reason"]
+    s = report["summary"]
+    assert s["good_passed"] + s["good_failed"] == 2 and s["bad_failed"] + s["bad_passed"] == 2
+    assert s["errors"] == 1 and done.returncode == 1
+    assert 0.0 <= s["o_auroc"] <= 1.0
+    assert report["sensitivity"] == 0.5
+
+
+def test_prints_a_table_and_timestamped_progress_lines_when_stdout_is_not_a_terminal(trained_bundle, scans):
+    done = pcinspect("test", "--bundle", str(trained_bundle), str(scans / "unknown"), "--good", str(scans / "good"),
+                     "--bad", str(scans / "bad"))
+    assert len(STAMPED.findall(done.stdout)) == 5
+    assert "false rejects" in done.stdout and "O-AUROC" in done.stdout and "g2.pcd" in done.stdout
+
+
+def test_reads_the_real3d_layout_with_labels_from_file_names_and_writes_csv(trained_bundle, scans, tmp_path):
+    cls = tmp_path / "bracket"
+    (cls / "test").mkdir(parents=True)
+    (cls / "gt").mkdir()
+    rng = np.random.default_rng(5)
+    write_cloud(cls / "test" / "0_good.ply", PointCloud(synthetic_sample("bracket", "good", rng, 5000).points))
+    bulge = synthetic_sample("bracket", "bulge", rng, 5000)
+    write_cloud(cls / "test" / "1_bulge.pcd", PointCloud(bulge.points))
+    np.savetxt(cls / "gt" / "1_bulge.txt", np.column_stack([bulge.points, bulge.labels]), fmt="%.5f")
+    done = pcinspect("test", "--bundle", str(trained_bundle), str(cls), "--format", "real3d", "--csv",
+                     "--sensitivity", "0.4")
+    lines = done.stdout.strip().splitlines()
+    assert lines[0].startswith("file,label,verdict,score")
+    assert [line.split(",")[1] for line in lines[1:]] == ["good", "bad"]
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_sensitivity_outside_zero_to_one_is_refused_with_the_allowed_range(trained_bundle, scans):
+    done = pcinspect("test", "--bundle", str(trained_bundle), str(scans / "good"), "--sensitivity", "1.5")
+    assert done.returncode == 1 and "strictly between 0 and 1" in done.stderr
