@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import os
 import re
-import reprlib
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from edge.config_errors import describe, node_marks
 
 ENV_PREFIX = "PCINSPECT_ENDPOINT_"
 _ENDPOINT = re.compile(r"^[@>]?(tcp://[^\s]+:(\d+|\*)|ipc://[^\s]+|inproc://[^\s]+)$")
@@ -210,7 +211,8 @@ def load_config(path: str | Path, environ: dict[str, str] | None = None) -> Stat
     """Read, override from the environment, validate and resolve a station file; raise ConfigError."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text())
+        text = path.read_text()
+        raw = yaml.safe_load(text)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
     except yaml.YAMLError as exc:
@@ -221,7 +223,8 @@ def load_config(path: str | Path, environ: dict[str, str] | None = None) -> Stat
     try:
         config = StationConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(f"{path}: " + "; ".join(_describe(e) for e in exc.errors())) from None
+        marks = node_marks(text)
+        raise ConfigError(f"{path}: " + "; ".join(describe(e, StationConfig, marks) for e in exc.errors())) from None
     return _resolved(config, path.resolve().parent)
 
 
@@ -233,12 +236,6 @@ def _apply_environment(raw: dict[str, Any], environ: Any) -> None:
             if not isinstance(endpoints, dict):
                 endpoints = raw["endpoints"] = {}
             endpoints[name] = value
-
-
-def _describe(error: Any) -> str:
-    location = ".".join(str(part) for part in error["loc"]) or "(top level)"
-    shown = "" if error["type"] in ("missing", "curve_key_required") else f" (got {reprlib.repr(error['input'])})"
-    return f"{location}: {error['msg']}{shown}"
 
 
 def _resolved(config: StationConfig, base: Path) -> StationConfig:

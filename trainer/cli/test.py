@@ -42,6 +42,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """0 when every file got a verdict (PASS or FAIL); 1 when any is ERROR."""
+    if args.sensitivity is not None and not 0.0 < args.sensitivity < 1.0:
+        raise ValueError(f"--sensitivity must lie strictly between 0 and 1, got {args.sensitivity}")
     if args.format == "folder":
         if not (args.paths or args.good or args.bad):
             raise ValueError("name at least one PATH, --good DIR or --bad DIR to test")
