@@ -84,3 +84,10 @@ def test_reads_the_real3d_layout_with_labels_from_file_names_and_writes_csv(trai
 def test_a_sensitivity_outside_zero_to_one_is_refused_before_anything_is_loaded(tmp_path, scans, capsys):
     assert main(["test", "--bundle", str(tmp_path / "absent"), str(scans / "good"), "--sensitivity", "1.5"]) == 1
     assert "--sensitivity must lie strictly between 0 and 1, got 1.5" in capsys.readouterr().err
+
+
+def test_a_wrong_class_name_lists_the_valid_ones(tmp_path, capsys):
+    for name in ("bracket", "casting"):
+        (tmp_path / name / "train").mkdir(parents=True)
+    assert main(["train", "--data", str(tmp_path), "--class", "bracet", "--out", str(tmp_path / "b")]) == 1
+    assert "class folder 'bracet' not found; valid classes: bracket, casting" in capsys.readouterr().err

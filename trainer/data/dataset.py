@@ -135,7 +135,9 @@ def class_folder(root: str | Path, class_name: str) -> Path:
     """`root/class_name`, which must exist."""
     folder = Path(root) / class_name
     if not folder.is_dir():
-        raise DatasetError(folder, f"class folder {class_name!r} not found")
+        valid = sorted(p.name for p in Path(root).iterdir() if p.is_dir()) if Path(root).is_dir() else []
+        hint = f"; valid classes: {', '.join(valid)}" if valid else f"; {root} holds no class folders"
+        raise DatasetError(folder, f"class folder {class_name!r} not found{hint}")
     return folder
 
 
