@@ -10,6 +10,7 @@ install: $(STAMP)
 
 $(STAMP): pyproject.toml Makefile
 	@scripts/ensure-libusb.sh
+	@scripts/ensure-chromium.sh
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0
