@@ -394,15 +394,17 @@ class Inspector:
             scoring = self.params.scoring
             radius = scoring.region_radius_voxels * self.voxel
             pts, sc, miss = analysis.pre.points[hot], calibration.normalize(fused[hot]), fused_scores.missing[hot]
-            regions = extract_regions(pts, sc, miss, radius=radius, min_points=scoring.min_region_points)
+            details = {"merge_gap": scoring.region_merge_voxels * self.voxel,
+                       "severity": calibration.severity(fused[hot]), "deviation": analysis.deviation[hot]}
+            regions = extract_regions(pts, sc, miss, radius=radius, min_points=scoring.min_region_points, **details)
             if not regions:
-                regions = extract_regions(pts, sc, miss, radius=radius, min_points=1)
+                regions = extract_regions(pts, sc, miss, radius=radius, min_points=1, **details)
         per_point = None
         if point_scores:
             per_point = analysis.pre.lift(calibration.normalize(fused, clip=False)).cpu().numpy()
         return Verdict(
             Decision.FAIL if anomalous else Decision.PASS, score, raw, regions=regions, point_scores=per_point,
-            sensitivity=self.sensitivity,
+            sensitivity=self.sensitivity, severity=float(calibration.severity(raw)),
         )
 
 

@@ -48,19 +48,24 @@ def run(args: argparse.Namespace) -> int:
     return 0 if verdict.decision.value == "PASS" else 1
 
 
+def _opt(value: float | None, digits: int) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
 def _print(wire: dict, args: argparse.Namespace) -> None:
     console = Console()
     colour = {"PASS": "green", "FAIL": "red"}.get(wire["verdict"], "yellow")
     score = "n/a" if wire["score"] is None else f"{wire['score']:.3f}"
     raw = "n/a" if wire["raw_score"] is None else f"{wire['raw_score']:.4f}"
-    console.print(f"[bold {colour}]{wire['verdict']}[/]  {args.file}  score {score} (raw {raw})  bundle {wire['bundle']['id']}")
+    console.print(f"[bold {colour}]{wire['verdict']}[/]  {args.file}  score {score} (raw {raw}, severity "
+                  f"{_opt(wire['severity'], 2)}, sensitivity {_opt(wire['sensitivity'], 2)})  bundle {wire['bundle']['id']}")
     if wire["reason"]:
         console.print(f"reason: {wire['reason']}")
     if wire["regions"]:
-        table = Table("kind", "centroid", "extent", "points", "peak")
+        table = Table("kind", "centroid mm", "extent mm", "points", "peak", "severity", "max dev mm")
         for r in wire["regions"]:
             table.add_row(r["kind"], " ".join(f"{v:.2f}" for v in r["centroid"]), " ".join(f"{v:.2f}" for v in r["extent"]),
-                          str(r["points"]), f"{r['peak']:.3f}")
+                          str(r["points"]), f"{r['peak']:.3f}", _opt(r["severity"], 2), _opt(r["max_deviation_mm"], 2))
         console.print(table)
     console.print("timing ms: " + ", ".join(f"{k} {v:.0f}" for k, v in wire["timing_ms"].items()))
     for name in ("png", "ply", "html"):

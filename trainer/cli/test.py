@@ -74,11 +74,12 @@ def _number(value: float | None, digits: int = 3) -> str:
 
 
 def _print(report: TestReport, console: Console) -> None:
-    table = Table("file", "label", "verdict", "score", "regions", "ms", "reason",
+    table = Table("file", "label", "verdict", "score", "severity", "regions", "ms", "reason",
                   title=f"bundle {report.bundle_id} at sensitivity {report.sensitivity:g}")
     colour = {"PASS": "green", "FAIL": "red", "ERROR": "yellow"}
     for r in report.results:
-        table.add_row(r.file, r.label or "", f"[{colour[r.verdict]}]{r.verdict}[/]", _number(r.score), str(r.regions),
+        table.add_row(r.file, r.label or "", f"[{colour[r.verdict]}]{r.verdict}[/]", _number(r.score), _number(r.severity, 2),
+                      str(r.regions),
                       f"{r.ms:.0f}", r.reason or "")
     console.print(table)
     s = report.summary

@@ -46,6 +46,7 @@ class FileResult:
     verdict: str
     score: float | None
     raw_score: float | None
+    severity: float | None
     regions: int
     ms: float
     reason: str | None
@@ -134,11 +135,12 @@ def run_test(inspector: Inspector, items: Sequence[TestItem], progress: Callable
             verdict = inspector.inspect(item.read())
             wire = verdict.to_wire()
         except (CloudFormatError, DatasetError, OSError) as exc:
-            wire = {"verdict": "ERROR", "score": None, "raw_score": None, "regions": [], "reason": str(exc)}
+            wire = {"verdict": "ERROR", "score": None, "raw_score": None, "severity": None, "regions": [],
+                    "reason": str(exc)}
         ms = (time.perf_counter() - start) * 1000
         label = None if item.label is None else ("good" if item.label == GOOD_LABEL else "bad")
         report.results.append(FileResult(str(item.path), label, wire["verdict"], wire["score"], wire["raw_score"],
-                                         len(wire["regions"]), round(ms, 1), wire["reason"]))
+                                         wire["severity"], len(wire["regions"]), round(ms, 1), wire["reason"]))
         if progress is not None:
             progress(f"{item.path.name} {wire['verdict']}")
     report.summary = summarize(report.results)
