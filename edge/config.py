@@ -82,6 +82,10 @@ class RecipeConfig(_Strict):
 
     bundle: Path = Field(description="bundle directory; relative paths are relative to this file")
     limits: Limits | None = Field(None, description="overrides the station's limits for this recipe")
+    sensitivity: float | None = Field(
+        None, gt=0.0, lt=1.0, description="run-time sensitivity in (0, 1): FAIL when the calibrated score reaches "
+        "1 - sensitivity; higher fails more parts (default: the bundle's, 0.5 = the trained threshold); change it "
+        "while running with `pcinspect control sensitivity`")
 
 
 class IngestConfig(_Strict):
@@ -91,6 +95,8 @@ class IngestConfig(_Strict):
     subscribe: str = Field("", description="SUB mode only: prefix the header frame must start with")
     hwm: PositiveInt = Field(4, description="ZeroMQ receive high-water mark (messages buffered in the socket)")
     queue: PositiveInt = Field(4, description="frames decoded and waiting for a worker (bounded queue)")
+    convert_units: bool = Field(True, description="frames whose header declares units other than mm (m, cm, um, in) "
+                                "are converted to mm; false: they get an ERROR verdict instead")
 
 
 class InspectConfig(_Strict):

@@ -39,6 +39,7 @@ from edge.scoring.fusion import FusionModel
 from edge.scoring.missing_regions import find_missing_regions
 from edge.scoring.reconstruction import ShapeFrame, reconstruct, reconstruction_scores
 from edge.scoring.regions import extract_regions
+from edge.units import SIZE_SAMPLE, robust_size, unit_mismatch
 from edge.timing import StageTimer
 from edge.verdict import Decision, Verdict
 
@@ -147,6 +148,7 @@ class Inspector:
         self.bundle_sha256 = bundle_sha256
         self.backend_report: list[str] = []
         self.sensitivity = model.params.scoring.sensitivity
+        self._template_size: float | None = None
 
     def set_sensitivity(self, sensitivity: float) -> None:
         """Change the run-time sensitivity in (0, 1) (FAIL at calibrated score >= 1 - sensitivity); no reload."""
@@ -215,6 +217,7 @@ class Inspector:
         """Stages 1-6: raw branch scores of the processed points."""
         timer = timer or StageTimer(self.device)
         params = self.params
+        self._check_units(points)
         with timer.stage("preprocess"):
             pre = preprocess(points, params.preprocess)
         minimum = max(params.features.group_size, params.features.normals_k) * 2
@@ -245,6 +248,17 @@ class Inspector:
         return Analysis(
             pre, aligned, neighbors, feature, deviation, missing, coverage, fitness, reconstruction, recon_missing
         )
+
+    def _check_units(self, points: torch.Tensor) -> None:
+        """InspectionError when the scan's size differs from the template's by a unit factor (m, cm, inch, um)."""
+        if self.model.template.shape[0] < 2 or points.shape[0] < 2:
+            return
+        if self._template_size is None:
+            self._template_size = robust_size(self.model.template.cpu().numpy())
+        sample = points[:: max(1, points.shape[0] // SIZE_SAMPLE)]
+        problem = unit_mismatch(robust_size(sample.detach().cpu().numpy()), self._template_size)
+        if problem:
+            raise InspectionError(problem)
 
     def _encoder(self) -> tuple[Network, float] | None:
         features = self.params.features

@@ -42,6 +42,7 @@ class Ingest(threading.Thread):
         self.socket = socket
         self.jobs = jobs
         self.limits = limits
+        self.convert_units = True
         self.paused = paused
         self.liveness = liveness
         self.drain_max = drain_max
@@ -75,7 +76,7 @@ class Ingest(threading.Thread):
         ts_in, received = time.time(), time.monotonic()
         self.received += 1
         try:
-            frame, error = decode(parts, self.limits), None
+            frame, error = decode(parts, self.limits, convert_units=self.convert_units), None
         except ProtocolError as exc:
             frame, error = None, exc
         return Job(frame, error, ts_in, received, (time.monotonic() - received) * 1e3)

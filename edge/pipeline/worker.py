@@ -73,6 +73,8 @@ class Worker(threading.Thread):
         stages = {"decode": job.decode_ms, "queue": waited_ms}
         stages.update({k: v for k, v in verdict.timing_ms.items() if k != "total"})
         verdict.timing_ms = {**stages, "total": sum(stages.values())}
+        if verdict.sensitivity is None and loaded is not None:
+            verdict.sensitivity = loaded.inspector.sensitivity
         wire = verdict.to_wire()
         return {
             "v": VERSION, "station": self.station, "frame_id": ident["frame_id"], "part_id": ident["part_id"],
