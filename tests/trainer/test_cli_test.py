@@ -91,3 +91,17 @@ def test_a_wrong_class_name_lists_the_valid_ones(tmp_path, capsys):
         (tmp_path / name / "train").mkdir(parents=True)
     assert main(["train", "--data", str(tmp_path), "--class", "bracet", "--out", str(tmp_path / "b")]) == 1
     assert "class folder 'bracet' not found; valid classes: bracket, casting" in capsys.readouterr().err
+
+
+def test_eval_folder_layout_labels_test_scans_by_their_kind_folder(tmp_path):
+    from trainer.data import load_split
+
+    rng = np.random.default_rng(8)
+    for folder in ("train", "test/good", "test/hole"):
+        (tmp_path / "bracket" / folder).mkdir(parents=True)
+    write_cloud(tmp_path / "bracket" / "train" / "a.ply", PointCloud(rng.normal(size=(50, 3))))
+    write_cloud(tmp_path / "bracket" / "test" / "good" / "g.pcd", PointCloud(rng.normal(size=(50, 3))))
+    write_cloud(tmp_path / "bracket" / "test" / "hole" / "h.ply", PointCloud(rng.normal(size=(50, 3))))
+    test = load_split(tmp_path, "folder", "bracket", "test")
+    assert [(s.kind, s.label) for s in test] == [("good", 0), ("hole", 1)]
+    assert len(load_split(tmp_path, "folder", "bracket", "train")) == 1
