@@ -186,9 +186,15 @@ class Inspector:
         if verdict.decision.value != golden.verdict or not np.isclose(
             verdict.raw_score, expected, rtol=GOLDEN_TOLERANCE, atol=GOLDEN_TOLERANCE * 1e-3
         ):
+            hint = ""
+            if verdict.decision.value != golden.verdict and np.isclose(verdict.raw_score, expected,
+                                                                        rtol=GOLDEN_TOLERANCE):
+                hint = ("; the raw score matches, so the decision rule changed: do not edit scoring.sensitivity in "
+                        "bundle.yaml, set recipes.<name>.sensitivity in the station file, `pcinspect control "
+                        "sensitivity` or --sensitivity instead")
             raise BundleError(
                 f"{bundle.root}: golden sample gave {verdict.decision.value} raw {verdict.raw_score:.6g}, "
-                f"expected {golden.verdict} raw {expected:.6g} ({verdict.reason or 'no reason'})"
+                f"expected {golden.verdict} raw {expected:.6g} ({verdict.reason or 'no reason'}){hint}"
             )
 
     def inspect(self, cloud: PointCloud | np.ndarray | torch.Tensor, *, point_scores: bool = False) -> Verdict:

@@ -12,6 +12,7 @@ import sys
 from importlib.metadata import entry_points
 
 from edge import __version__
+from edge.bundle import BundleError
 from edge.io.errors import CloudFormatError
 
 
@@ -34,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except (CloudFormatError, FileNotFoundError, ValueError) as exc:
+    except (CloudFormatError, FileNotFoundError, ValueError, BundleError) as exc:
         print(f"pcinspect {args.command}: error: {exc}", file=sys.stderr)
         return 1
 

@@ -105,3 +105,16 @@ def test_eval_folder_layout_labels_test_scans_by_their_kind_folder(tmp_path):
     test = load_split(tmp_path, "folder", "bracket", "test")
     assert [(s.kind, s.label) for s in test] == [("good", 0), ("hole", 1)]
     assert len(load_split(tmp_path, "folder", "bracket", "train")) == 1
+
+
+def test_editing_the_bundle_sensitivity_fails_the_smoke_test_with_advice_not_a_traceback(trained_bundle, scans,
+                                                                                         tmp_path, capsys):
+    import shutil
+
+    bundle = Path(shutil.copytree(trained_bundle, tmp_path / "edited"))
+    manifest = bundle / "bundle.yaml"
+    assert "sensitivity: 0.5" in manifest.read_text()
+    manifest.write_text(manifest.read_text().replace("sensitivity: 0.5", "sensitivity: 0.99"))
+    assert main(["inspect", str(scans / "good" / "g1.ply"), "--bundle", str(bundle)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("pcinspect inspect: error:") and "set recipes.<name>.sensitivity in the station file" in err
