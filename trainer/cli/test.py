@@ -14,7 +14,7 @@ from rich.table import Table
 
 from edge.cli.progress import progress
 from edge.inspector import Inspector
-from trainer.evaluate.bundle_test import FileResult, TestReport, folder_items, layout_items, run_test
+from trainer.evaluate.bundle_tester import FileResult, TestReport, folder_items, layout_items, run_test
 
 FORMATS = ("folder", "real3d", "ashapenet")
 
