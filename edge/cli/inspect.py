@@ -11,7 +11,8 @@ from rich.console import Console
 from rich.table import Table
 
 from edge.inspector import Inspector
-from edge.io import read_cloud
+from edge.io import PointCloud, read_cloud
+from edge.verdict import Verdict
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -73,7 +74,7 @@ def _print(wire: dict, args: argparse.Namespace) -> None:
             console.print(f"{name}: {getattr(args, name)}")
 
 
-def _write_views(inspector: Inspector, cloud, verdict, args: argparse.Namespace) -> None:
+def _write_views(inspector: Inspector, cloud: PointCloud, verdict: Verdict, args: argparse.Namespace) -> None:
     """The PNG, PLY and HTML views asked for; missing material needs the scan's analysis (computed again, so
     the verdict itself comes from the one `Inspector.inspect` path)."""
     from edge.viewer.scene import build_scene, missing_material
@@ -88,8 +89,7 @@ def _write_views(inspector: Inspector, cloud, verdict, args: argparse.Namespace)
     if args.png is not None:
         from edge.heatmap import render_heatmap
 
-        render_heatmap(cloud.points, verdict.point_scores, args.png, title=title, regions=verdict.regions,
-                       missing=scene.missing)
+        render_heatmap(scene.points, scene.scores, args.png, title=title, regions=scene.regions, missing=scene.missing)
     if args.ply is not None:
         from edge.viewer.ply_view import write_scene_ply
 
