@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import reprlib
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,6 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, V
 from pydantic_core import InitErrorDetails, PydanticCustomError
 from edge.errors import PcinspectError
 from edge.pipeline.endpoint import Endpoint
+
+from edge.config_errors import describe, node_marks
 
 ENV_PREFIX = "PCINSPECT_ENDPOINT_"
 
@@ -76,6 +77,10 @@ class RecipeConfig(_Strict):
 
     bundle: Path = Field(description="bundle directory; relative paths are relative to this file")
     limits: Limits | None = Field(None, description="overrides the station's limits for this recipe")
+    sensitivity: float | None = Field(
+        None, gt=0.0, lt=1.0, description="run-time sensitivity in (0, 1): FAIL when the calibrated score reaches "
+        "1 - sensitivity; higher fails more parts (default: the bundle's, 0.5 = the trained threshold); change it "
+        "while running with `pcinspect control sensitivity`")
 
 
 class IngestConfig(_Strict):
@@ -87,6 +92,8 @@ class IngestConfig(_Strict):
     subscribe: str = Field("", description="SUB mode only: prefix the header frame must start with")
     hwm: PositiveInt = Field(4, description="ZeroMQ receive high-water mark (messages buffered in the socket)")
     queue: PositiveInt = Field(4, description="frames decoded and waiting for a worker (bounded queue)")
+    convert_units: bool = Field(True, description="frames whose header declares units other than mm (m, cm, um, in) "
+                                "are converted to mm; false: they get an ERROR verdict instead")
 
 
 class InspectConfig(_Strict):
@@ -337,7 +344,8 @@ def load_config(path: str | Path, environ: dict[str, str] | None = None) -> Stat
     """Read, override from the environment, validate and resolve a station file; raise ConfigError."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text())
+        text = path.read_text()
+        raw = yaml.safe_load(text)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
     except yaml.YAMLError as exc:
@@ -348,7 +356,8 @@ def load_config(path: str | Path, environ: dict[str, str] | None = None) -> Stat
     try:
         config = StationConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(f"{path}: " + "; ".join(_describe(e) for e in exc.errors())) from None
+        marks = node_marks(text)
+        raise ConfigError(f"{path}: " + "; ".join(describe(e, StationConfig, marks) for e in exc.errors())) from None
     return _resolved(config, path.resolve().parent)
 
 
@@ -360,12 +369,6 @@ def _apply_environment(raw: dict[str, Any], environ: Any) -> None:
             if not isinstance(endpoints, dict):
                 endpoints = raw["endpoints"] = {}
             endpoints[name] = value
-
-
-def _describe(error: Any) -> str:
-    location = ".".join(str(part) for part in error["loc"]) or "(top level)"
-    shown = "" if error["type"] in ("missing", "curve_key_required", "bundle_key_required") else f" (got {reprlib.repr(error['input'])})"
-    return f"{location}: {error['msg']}{shown}"
 
 
 def _resolved(config: StationConfig, base: Path) -> StationConfig:

@@ -39,6 +39,7 @@ from edge.scoring.fusion import FusionModel
 from edge.scoring.missing_regions import find_missing_regions
 from edge.scoring.reconstruction import ShapeFrame, reconstruct, reconstruction_scores
 from edge.scoring.regions import extract_regions
+from edge.units import SIZE_SAMPLE, robust_size, unit_mismatch
 from edge.timing import StageTimer
 from edge.verdict import Decision, Verdict
 from edge.errors import PcinspectError
@@ -147,6 +148,15 @@ class Inspector:
         self.bundle_id = bundle_id
         self.bundle_sha256 = bundle_sha256
         self.backend_report: list[str] = []
+        self.sensitivity = model.params.scoring.sensitivity
+        self._template_size: float | None = None
+
+    def set_sensitivity(self, sensitivity: float) -> None:
+        """Change the run-time sensitivity in (0, 1) (FAIL at calibrated score >= 1 - sensitivity); no reload."""
+        sensitivity = float(sensitivity)
+        if not 0.0 < sensitivity < 1.0:
+            raise ValueError(f"sensitivity must lie strictly between 0 and 1, got {sensitivity}")
+        self.sensitivity = sensitivity
 
     @classmethod
     def from_bundle(
@@ -177,9 +187,15 @@ class Inspector:
         if verdict.decision.value != golden.verdict or not np.isclose(
             verdict.raw_score, expected, rtol=GOLDEN_TOLERANCE, atol=GOLDEN_TOLERANCE * 1e-3
         ):
+            hint = ""
+            if verdict.decision.value != golden.verdict and np.isclose(verdict.raw_score, expected,
+                                                                        rtol=GOLDEN_TOLERANCE):
+                hint = ("; the raw score matches, so the decision rule changed: do not edit scoring.sensitivity in "
+                        "bundle.yaml, set recipes.<name>.sensitivity in the station file, `pcinspect control "
+                        "sensitivity` or --sensitivity instead")
             raise BundleError(
                 f"{bundle.root}: golden sample gave {verdict.decision.value} raw {verdict.raw_score:.6g}, "
-                f"expected {golden.verdict} raw {expected:.6g} ({verdict.reason or 'no reason'})"
+                f"expected {golden.verdict} raw {expected:.6g} ({verdict.reason or 'no reason'}){hint}"
             )
 
     def inspect(self, cloud: PointCloud | np.ndarray | torch.Tensor, *, point_scores: bool = False) -> Verdict:
@@ -208,6 +224,7 @@ class Inspector:
         """Stages 1-6: raw branch scores of the processed points."""
         timer = timer or StageTimer(self.device)
         params = self.params
+        self._check_units(points)
         with timer.stage("preprocess"):
             pre = preprocess(points, params.preprocess)
         minimum = max(params.features.group_size, params.features.normals_k) * 2
@@ -238,6 +255,17 @@ class Inspector:
         return Analysis(
             pre, aligned, neighbors, feature, deviation, missing, coverage, fitness, reconstruction, recon_missing
         )
+
+    def _check_units(self, points: torch.Tensor) -> None:
+        """InspectionError when the scan's size differs from the template's by a unit factor (m, cm, inch, um)."""
+        if self.model.template.shape[0] < 2 or points.shape[0] < 2:
+            return
+        if self._template_size is None:
+            self._template_size = robust_size(self.model.template.cpu().numpy())
+        sample = points[:: max(1, points.shape[0] // SIZE_SAMPLE)]
+        problem = unit_mismatch(robust_size(sample.detach().cpu().numpy()), self._template_size)
+        if problem:
+            raise InspectionError(problem)
 
     def _encoder(self) -> tuple[Network, float] | None:
         features = self.params.features
@@ -380,21 +408,24 @@ class Inspector:
         if calibration is None:
             return Verdict(Decision.ERROR, float("nan"), raw, reason="recipe is not calibrated")
         score = float(calibration.normalize(raw))
-        anomalous = is_anomalous(score, self.params.scoring.sensitivity)
+        anomalous = is_anomalous(score, self.sensitivity)
         regions = []
         if anomalous:
             hot = fused >= calibration.threshold
             scoring = self.params.scoring
             radius = scoring.region_radius_voxels * self.voxel
             pts, sc, miss = analysis.pre.points[hot], calibration.normalize(fused[hot]), fused_scores.missing[hot]
-            regions = extract_regions(pts, sc, miss, radius=radius, min_points=scoring.min_region_points)
+            details = {"merge_gap": scoring.region_merge_voxels * self.voxel,
+                       "severity": calibration.severity(fused[hot]), "deviation": analysis.deviation[hot]}
+            regions = extract_regions(pts, sc, miss, radius=radius, min_points=scoring.min_region_points, **details)
             if not regions:
-                regions = extract_regions(pts, sc, miss, radius=radius, min_points=1)
+                regions = extract_regions(pts, sc, miss, radius=radius, min_points=1, **details)
         per_point = None
         if point_scores:
             per_point = analysis.pre.lift(calibration.normalize(fused, clip=False)).cpu().numpy()
         return Verdict(
-            Decision.FAIL if anomalous else Decision.PASS, score, raw, regions=regions, point_scores=per_point
+            Decision.FAIL if anomalous else Decision.PASS, score, raw, regions=regions, point_scores=per_point,
+            sensitivity=self.sensitivity, severity=float(calibration.severity(raw)),
         )
 
 

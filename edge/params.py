@@ -93,6 +93,8 @@ class ScoringParams(_Strict):
     object_top_k: PositiveInt = Field(10, description="object score = mean of this many highest point scores")
     region_radius_voxels: PositiveFloat = 2.5
     min_region_points: PositiveInt = 3
+    region_merge_voxels: float = Field(8.0, ge=0.0, description="regions whose boxes come closer than this are one "
+                                       "defect (the arcs of a hole's rim, the patches of a bulge) and are merged")
     sensitivity: float = Field(0.5, gt=0.0, lt=1.0)
 
 

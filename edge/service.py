@@ -104,6 +104,7 @@ class Service:
             torch.set_num_threads(cfg.inspect.torch_threads)
         # Frames are inspected straight from the (read-only) ZeroMQ buffer; the Inspector never writes its input.
         warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        self.recipes.sensitivity = {name: r.sensitivity for name, r in cfg.recipes.items() if r.sensitivity is not None}
         self.recipes.load_all({name: recipe.bundle for name, recipe in cfg.recipes.items()})
         journal = Journal(cfg.journal.path, synchronous=cfg.journal.synchronous, max_rows=cfg.journal.max_rows,
                           max_age_days=cfg.journal.max_age_days)
@@ -261,6 +262,16 @@ class Service:
         log.warning("rolled back", extra=fields(recipe=name, bundle=loaded.describe()))
         return {"recipe": name, "bundle": loaded.describe()}
 
+    def set_sensitivity(self, recipe: str | None, value: float) -> dict[str, Any]:
+        """Change a recipe's run-time sensitivity without a reload (frames after this one use it); logged."""
+        names = self.recipes.names()
+        name = recipe or (names[0] if len(names) == 1 else None)
+        if name is None:
+            raise BundleError(f"sensitivity: name the recipe (serves: {', '.join(names)})")
+        previous = self.recipes.set_sensitivity(name, value)
+        log.warning("sensitivity changed", extra=fields(recipe=name, sensitivity=value, previous=previous))
+        return {"recipe": name, "sensitivity": value, "previous": previous}
+
     def pause(self) -> None:
         self.paused.set()
         self._state = "paused"
@@ -292,6 +303,7 @@ class Service:
         self.ingest = Ingest(source, self.jobs, self._limits, self._taking, self.liveness, ledger,
                              router=kind == zmq.ROUTER, quiet_s=cfg.service.drain_quiet_ms / 1000,
                              linger_ms=cfg.service.linger_ms)
+        self.ingest.convert_units = cfg.ingest.convert_units
         pub = self._socket("verdicts", zmq.PUB, sndhwm=cfg.publish.hwm)
         self.publisher = Publisher(pub, cfg.station, self.verdicts, journal, cfg.publish.heartbeat_s,
                                    self._heartbeat, self.liveness, cfg.service.linger_ms, ledger,

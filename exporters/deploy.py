@@ -83,12 +83,21 @@ def deploy(tar_path: str | Path, root: str | Path, *, public_key: str | Path | N
             bundle_id = _checked_bundle_id(unpacked, smoke_test)
             target = versions / bundle_id
             _install(root, unpacked, target)
+        except (BundleError, DeployError) as exc:
+            raise type(exc)(_in_archive(str(exc), unpacked, tar_path)) from None
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         os.utime(target)
         _switch_to(root, target)
         _prune(root, keep)
     return target
+
+
+def _in_archive(message: str, unpacked: Path, tar_path: Path) -> str:
+    """``message`` with the temporary staging path replaced by the archive (and the member inside it), so the
+    operator reads which file of which archive is wrong, not a folder that no longer exists."""
+    message = message.replace(f"{unpacked}{os.sep}", f"{tar_path} member ")
+    return message.replace(str(unpacked), str(tar_path))
 
 
 def rollback(root: str | Path) -> Path:

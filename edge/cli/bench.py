@@ -27,6 +27,7 @@ from edge.geometry.knn import knn
 from edge.geometry.normals import estimate_normals
 from edge.geometry.sampling import statistical_outlier_mask, voxel_downsample
 from edge.cli import bench_inspect
+from edge.io import bench as io_bench
 from edge.pipeline import bench as serve_bench
 from edge.errors import UsageError
 
@@ -40,7 +41,7 @@ AGCS_ALPHA = 0.5
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``bench`` with its ``geometry``, ``serve`` and ``inspect`` targets."""
+    """Add ``bench`` with its ``geometry``, ``serve``, ``inspect`` and ``io`` targets."""
     parser = subparsers.add_parser("bench", help="time the runtime's building blocks")
     targets = parser.add_subparsers(dest="target", metavar="TARGET", required=True)
     geometry = targets.add_parser("geometry", help="time knn, fps, normals, fpfh, sampling, agcs, grouping, alignment")
@@ -52,6 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     geometry.set_defaults(func=run)
     serve_bench.add_parser(targets)
     bench_inspect.add_parser(targets)
+    io_bench.add_parser(targets)
 
 
 def run(args: argparse.Namespace) -> int:

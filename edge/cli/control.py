@@ -24,10 +24,12 @@ DEFAULT_ENDPOINT = "tcp://127.0.0.1:5558"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("control", help="status / reload / rollback / pause / resume a running service")
+    parser = subparsers.add_parser("control", help="status / reload / rollback / pause / resume / sensitivity of a running service")
     parser.add_argument("op", choices=OPS)
     parser.add_argument("--bundle", type=Path, help="reload: bundle directory (default: the configured bundles)")
-    parser.add_argument("--recipe", help="reload/rollback: recipe name (default: from the bundle / the last reloaded)")
+    parser.add_argument("--recipe", help="reload/rollback/sensitivity: recipe name (default: from the bundle / the last "
+                        "reloaded / the only one)")
+    parser.add_argument("--value", type=float, help="sensitivity: the new value in (0, 1); higher fails more parts")
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--endpoint", help=f"control endpoint (default: ${ENV_PREFIX}CONTROL or {DEFAULT_ENDPOINT})")
     where.add_argument("--config", type=Path, help="take the control endpoint from this station file")
@@ -43,7 +45,12 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
-    message: dict[str, str] = {"op": args.op}
+    message: dict[str, str | float] = {"op": args.op}
+    if args.op == "sensitivity":
+        if args.value is None:
+            print("pcinspect control: sensitivity needs --value V (0 < V < 1)", file=sys.stderr)
+            return 2
+        message["value"] = args.value
     if args.bundle is not None:
         message["bundle"] = str(args.bundle.resolve())
     if args.recipe:

@@ -17,7 +17,6 @@ import numpy as np
 
 from edge.io.cloud import PointCloud
 from edge.io.errors import CloudFormatError
-from edge.io.lzf import walk_chain
 
 FORMATS = ("ascii", "binary_little_endian", "binary_big_endian")
 MAX_HEADER_LINES = 4096
@@ -162,6 +161,35 @@ def _header_lines(raw: bytes, source: str | Path | None) -> tuple[list[list[str]
 
 
 # ---------------------------------------------------------------- binary
+
+
+def walk_chain(succ: np.ndarray, start: int, stop: int, steps: int | None = None) -> tuple[np.ndarray, int]:
+    """Follow ``p -> succ[p]`` from ``start`` until a position ``>= stop`` (or ``steps`` hops).
+
+    ``succ`` must be strictly increasing along the chain below ``stop`` and map the sentinels
+    ``stop`` and ``stop + 1`` (overshoot) to themselves. Returns the visited positions (all
+    ``< stop``, in order) and the position reached after them. Pointer doubling keeps this at
+    ``O(len(succ) * log(chain length))`` vectorised work.
+    """
+    if start >= stop or steps == 0:
+        return np.empty(0, dtype=succ.dtype), start
+    visited = np.array([start], dtype=succ.dtype)
+    jump = succ
+    while True:
+        if steps is not None and len(visited) >= steps:
+            end = int(visited[steps]) if len(visited) > steps else int(succ[visited[-1]])
+            return visited[:steps], end
+        ahead = jump[visited]
+        hit = int(np.searchsorted(ahead, stop, side="left"))
+        if hit < len(ahead):
+            visited = np.concatenate([visited, ahead[:hit]])
+            if steps is not None and len(visited) > steps:
+                return visited[:steps], int(visited[steps])
+            return visited, int(ahead[hit])
+        visited = np.concatenate([visited, ahead])
+        if len(visited) > stop:
+            raise ValueError("walk_chain: successor function does not advance")
+        jump = jump[jump]
 
 
 def _read_at(buf: np.ndarray, at: np.ndarray, dtype: np.dtype) -> np.ndarray:

@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 from edge.errors import PcinspectError
 
+from edge.units import MM_PER_UNIT, to_mm
+
 VERSION = 1
 DTYPE = "float32"
 XYZ = ("x", "y", "z")
@@ -70,6 +72,8 @@ class VerdictMessage(Message):
     score: float | None = None
     raw_score: float | None = None
     regions: list[dict[str, Any]] = field(default_factory=list)
+    sensitivity: float | None = None
+    severity: float | None = None
     timing_ms: dict[str, float] = field(default_factory=dict)
     bundle: dict[str, str] | None = None
     ts_in: float
@@ -133,11 +137,13 @@ def identity(header: Any) -> dict[str, Any]:
     return out
 
 
-def decode(parts: Sequence[Any], limits: Callable[[str], tuple[int, int] | None]) -> Frame:
+def decode(parts: Sequence[Any], limits: Callable[[str], tuple[int, int] | None], *,
+           convert_units: bool = True) -> Frame:
     """Validate a received multipart message and view its payload as points.
 
     ``parts`` are ``zmq.Frame`` objects (received with ``copy=False``) or bytes; ``limits(recipe)`` returns
-    ``(min_points, max_points)`` or None for a recipe the station does not serve.
+    ``(min_points, max_points)`` or None for a recipe the station does not serve. Points in other ``units``
+    than mm are converted to mm, or refused when ``convert_units`` is False.
     """
     if not parts:
         raise ProtocolError("empty message")
@@ -162,6 +168,14 @@ def decode(parts: Sequence[Any], limits: Callable[[str], tuple[int, int] | None]
         if not finite.all():
             bad = int(n - finite.sum())
             raise ProtocolError(f"non-finite coordinates in {bad} of {n} points")
+        units = header["units"]
+        if units not in MM_PER_UNIT:
+            raise ProtocolError(f"unknown units '{units}' (expected one of {', '.join(MM_PER_UNIT)})")
+        if units != "mm":
+            if not convert_units:
+                raise ProtocolError(f"units '{units}' refused: this station takes mm only (ingest.convert_units is "
+                                    "false); send millimetres or set ingest.convert_units: true")
+            points = to_mm(points, units)
     except ProtocolError as exc:
         raise ProtocolError(exc.reason, ident) from None
     return Frame(header=header, points=points, payload=parts[1])

@@ -1,4 +1,5 @@
-"""Operator control: ``status``, ``reload``, ``rollback``, ``pause``, ``resume`` on a loopback REP socket.
+"""Operator control: ``status``, ``reload``, ``rollback``, ``pause``, ``resume``, ``sensitivity`` on a loopback
+REP socket.
 
 The handler only translates requests into calls on the service (``ControlTarget``) and failures into
 ``{"ok": false, "error"}`` replies; the service does the work and logs it.
@@ -10,7 +11,7 @@ from typing import Any, Protocol
 
 from edge.bundle import BundleError
 
-OPS = ("status", "reload", "rollback", "pause", "resume")
+OPS = ("status", "reload", "rollback", "pause", "resume", "sensitivity")
 
 
 class ControlTarget(Protocol):
@@ -25,6 +26,8 @@ class ControlTarget(Protocol):
     def pause(self) -> None: ...
 
     def resume(self) -> None: ...
+
+    def set_sensitivity(self, recipe: str | None, value: float) -> dict[str, Any]: ...
 
 
 class ControlHandler:
@@ -47,6 +50,11 @@ class ControlHandler:
                 return self.target.reload(request.get("bundle"), request.get("recipe"))
             if op == "rollback":
                 return {"ok": True, **self.target.rollback(request.get("recipe"))}
+            if op == "sensitivity":
+                value = request.get("value")
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < value < 1.0:
+                    return {"ok": False, "error": f"value must be a number strictly between 0 and 1, got {value!r}"}
+                return {"ok": True, **self.target.set_sensitivity(request.get("recipe"), float(value))}
         except BundleError as exc:
             return {"ok": False, "error": str(exc)}
         if op == "pause":

@@ -67,6 +67,7 @@ class Ingest(StageThread):
         self.jobs = jobs
         self.limits = limits
         self.taking = taking
+        self.convert_units = True
         self.ledger = ledger
         self.router = router
         self.quiet_s = quiet_s
@@ -150,7 +151,7 @@ class Ingest(StageThread):
         ts_in, received = time.time(), time.monotonic()
         self.counts.received += 1
         try:
-            frame, error = decode(parts, self.limits), None
+            frame, error = decode(parts, self.limits, convert_units=self.convert_units), None
             frame_id = frame.header["frame_id"]
         except ProtocolError as exc:
             frame, error = None, exc

@@ -66,11 +66,14 @@ class Recipes:
         self._slots: dict[str, Slot] = {}
         self._lock = threading.Lock()
         self.last_reloaded: str | None = None
+        self.sensitivity: dict[str, float] = {}
+        """Run-time sensitivity per recipe set by the station file or the control socket; it outlives reloads."""
 
     def load_all(self, bundles: dict[str, Path]) -> None:
         """Initial load of every recipe; raises BundleError naming the first that fails."""
         for name, path in bundles.items():
             self._slots[name] = Slot(self._load(path))
+            self._apply_sensitivity(name)
 
     def names(self) -> list[str]:
         return list(self._slots)
@@ -90,6 +93,7 @@ class Recipes:
             slot = self._slots[name]
             self._slots[name] = Slot(current=loaded, previous=slot.current)
             self.last_reloaded = name
+            self._apply_sensitivity(name)
         return name, loaded
 
     def rollback(self, recipe: str | None = None) -> tuple[str, Loaded]:
@@ -104,10 +108,27 @@ class Recipes:
             if slot.previous is None:
                 raise BundleError(f"rollback: recipe '{name}' has no previous bundle")
             self._slots[name] = Slot(current=slot.previous, previous=slot.current)
+            self._apply_sensitivity(name)
         return name, self._slots[name].current
 
+    def set_sensitivity(self, name: str, value: float) -> float:
+        """Change the run-time sensitivity of recipe ``name`` without a reload; the value it replaces."""
+        slot = self._slots.get(name)
+        if slot is None:
+            raise BundleError(f"sensitivity: unknown recipe '{name}' (serves: {', '.join(self._slots)})")
+        with self._lock:
+            previous = slot.current.inspector.sensitivity
+            slot.current.inspector.set_sensitivity(value)
+            self.sensitivity[name] = float(value)
+        return previous
+
+    def _apply_sensitivity(self, name: str) -> None:
+        if name in self.sensitivity:
+            self._slots[name].current.inspector.set_sensitivity(self.sensitivity[name])
+
     def describe(self) -> dict[str, Any]:
-        return {name: {"bundle": s.current.describe(), "previous": s.previous.describe() if s.previous else None}
+        return {name: {"bundle": s.current.describe(), "previous": s.previous.describe() if s.previous else None,
+                       "sensitivity": getattr(s.current.inspector, "sensitivity", None)}
                 for name, s in self._slots.items()}
 
     def _load(self, path: Path) -> Loaded:

@@ -84,6 +84,8 @@ class Worker(StageThread):
         stages = {"decode": job.decode_ms, "queue": waited_ms}
         stages.update({k: v for k, v in verdict.timing_ms.items() if k != "total"})
         verdict.timing_ms = {**stages, "total": sum(stages.values())}
+        if verdict.sensitivity is None and loaded is not None:
+            verdict.sensitivity = loaded.inspector.sensitivity
         bundle = {"id": loaded.inspector.bundle_id, "sha256": loaded.inspector.bundle_sha256} if loaded else None
         return VerdictMessage(station=self.station, frame_id=ident["frame_id"], part_id=ident["part_id"],
                               recipe=ident["recipe"], frame_seq=ident["seq"], **verdict.to_wire(), bundle=bundle,

@@ -44,6 +44,10 @@ class Calibration:
             return value.clamp(0.0, 1.0)
         return np.clip(value, 0.0, 1.0)
 
+    def severity(self, raw: float | np.ndarray | torch.Tensor) -> float | np.ndarray | torch.Tensor:
+        """Unbounded severity: 0 at the normal median, 1 at the threshold, linear in the raw score."""
+        return (raw - self.normal_median) / (self.threshold - self.normal_median)
+
     def to_dict(self) -> dict[str, float]:
         return {"threshold": float(self.threshold), "normal_median": float(self.normal_median)}
 

@@ -33,6 +33,32 @@ def connected_components(points: torch.Tensor, radius: float, max_nn: int = 16) 
     return dense
 
 
+def merge_fragments(points: torch.Tensor, labels: torch.Tensor, gap: float) -> torch.Tensor:
+    """Component labels with components whose bounding boxes come closer than ``gap`` merged (single linkage).
+
+    One hole is seen as several arcs of rim and one bulge as several hot patches; their boxes nearly touch,
+    so merging by box distance reports one defect as one region. Labels stay consecutive from 0.
+    """
+    count = int(labels.max()) + 1 if labels.numel() else 0
+    if gap <= 0 or count < 2:
+        return labels
+    dim_idx = labels.unsqueeze(1).expand(-1, 3)
+    lo = points.new_full((count, 3), float("inf")).scatter_reduce(0, dim_idx, points, reduce="amin")
+    hi = points.new_full((count, 3), float("-inf")).scatter_reduce(0, dim_idx, points, reduce="amax")
+    separation = torch.clamp(torch.maximum(lo[:, None] - hi[None], lo[None] - hi[:, None]), min=0).norm(dim=2)
+    near = separation < gap
+    parent = torch.arange(count, device=labels.device)
+    while True:
+        lowest = torch.where(near, parent[None].expand(count, -1), count).min(dim=1).values
+        updated = torch.minimum(parent, lowest)
+        updated = updated[updated]
+        if torch.equal(updated, parent):
+            break
+        parent = updated
+    _, dense = torch.unique(parent[labels], return_inverse=True)
+    return dense
+
+
 def extract_regions(
     points: torch.Tensor,
     scores: torch.Tensor,
@@ -41,16 +67,21 @@ def extract_regions(
     radius: float,
     min_points: int = 3,
     max_regions: int = 32,
+    merge_gap: float = 0.0,
+    severity: torch.Tensor | None = None,
+    deviation: torch.Tensor | None = None,
 ) -> list[Region]:
     """Regions of the anomalous points ``points`` (M, 3) with calibrated ``scores`` (M,).
 
     ``missing`` (M,) marks points whose evidence is absent material (a hole's rim): a region whose majority
-    is such points is of kind ``missing``. Clusters smaller than ``min_points`` are dropped as noise; the
-    ``max_regions`` strongest (by peak) are returned, strongest first.
+    is such points is of kind ``missing``. Fragments closer than ``merge_gap`` are merged first; clusters
+    smaller than ``min_points`` are then dropped as noise; the ``max_regions`` strongest (by peak, then
+    severity) are returned, strongest first. ``severity`` (M,; unclipped) and ``deviation`` (M,; distance
+    to the template surface, in the cloud's units) give each region its maximum of both.
     """
     if points.shape[0] == 0:
         return []
-    labels = connected_components(points, radius)
+    labels = merge_fragments(points, connected_components(points, radius), merge_gap)
     count = int(labels.max()) + 1
     sizes = torch.bincount(labels, minlength=count)
     keep = sizes >= min_points
@@ -62,8 +93,13 @@ def extract_regions(
     centroid = points.new_zeros((count, 3)).index_add_(0, labels, points) / sizes.unsqueeze(1)
     peak = scores.new_full((count,), float("-inf")).scatter_reduce(0, labels, scores, reduce="amax")
     missing_share = torch.bincount(labels, weights=missing.to(points.dtype), minlength=count) / sizes
-    order = [int(i) for i in torch.argsort(peak, descending=True) if bool(keep[i])][:max_regions]
+    worst = _region_max(severity, labels, count)
+    deepest = _region_max(deviation, labels, count)
+    rank = peak.double() * 1e6 + (worst.double() if worst is not None else 0.0)
+    order = [int(i) for i in torch.argsort(rank, descending=True) if bool(keep[i])][:max_regions]
     c, e, p, s, ms = (t.cpu().tolist() for t in (centroid, hi - lo, peak, sizes, missing_share))
+    w = worst.cpu().tolist() if worst is not None else None
+    d = deepest.cpu().tolist() if deepest is not None else None
     return [
         Region(
             kind=RegionKind.MISSING if ms[i] > 0.5 else RegionKind.SURFACE,
@@ -71,6 +107,15 @@ def extract_regions(
             extent=tuple(e[i]),
             points=int(s[i]),
             peak=float(p[i]),
+            severity=None if w is None else float(w[i]),
+            max_deviation_mm=None if d is None else float(d[i]),
         )
         for i in order
     ]
+
+
+def _region_max(values: torch.Tensor | None, labels: torch.Tensor, count: int) -> torch.Tensor | None:
+    if values is None:
+        return None
+    values = values.to(torch.float64)
+    return values.new_full((count,), float("-inf")).scatter_reduce(0, labels, values, reduce="amax")

@@ -28,6 +28,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
+FALLBACK_NOTE = ("note: without TensorRT plans `pcinspect serve` still runs: each network falls back to the next "
+                 "backend of inspect.backends in the station file (default tensorrt, onnxruntime, torch), i.e. ONNX "
+                 "Runtime on the bundle's ONNX export, else torch; the service log names the backend of each network")
+
+
 def run(args: argparse.Namespace) -> int:
     """0 with one line per engine built; 1 with the reason otherwise (TensorRT or CUDA missing, build error)."""
     try:
@@ -35,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
                                 timing_cache=args.timing_cache, batch=tuple(args.batch), device=args.device)
     except (RuntimeError, OSError, ValueError) as exc:
         print(f"pcinspect build-engine: error: {exc}", file=sys.stderr)
+        print(FALLBACK_NOTE, file=sys.stderr)
         return 1
     for record in records:
         print(f"{record.network:<16} {record.precision}  TensorRT {record.tensorrt}  compute {record.compute_capability}  "

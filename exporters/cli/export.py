@@ -13,10 +13,14 @@ import importlib.util
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rich.console import Console
+
 from edge.bundle import BundleError, Manifest, load_bundle, manifest_bytes
+from edge.cli.progress import progress
 from edge.signing import SIGNATURE_FILE, load_signing_key, sign_bundle
 from exporters.package import pack_bundle
 from edge.errors import UsageError
@@ -55,8 +59,9 @@ def run(args: argparse.Namespace) -> int:
         precisions = tuple(p.strip() for p in args.precisions.split(",") if p.strip())
         if not precisions:
             raise UsageError("--precisions names no precision")
-        exported = export_bundle(args.bundle, args.out, private_key=args.sign, onnx=not args.no_onnx,
-                                 precisions=precisions)
+        with progress(Console(), f"export {args.bundle}") as reporter:
+            exported = export_bundle(args.bundle, args.out, private_key=args.sign, onnx=not args.no_onnx,
+                                     precisions=precisions, progress=reporter.say)
     except (RuntimeError, OSError, ValueError) as exc:
         print(f"pcinspect export: error: {exc}", file=sys.stderr)
         return 1
@@ -72,10 +77,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def export_bundle(bundle_dir: str | Path, out: str | Path, *, private_key: str | Path | None = None,
-                  onnx: bool = True, precisions: tuple[str, ...] = DEFAULT_PRECISIONS) -> Exported:
+                  onnx: bool = True, precisions: tuple[str, ...] = DEFAULT_PRECISIONS,
+                  progress: Callable[[str], None] | None = None) -> Exported:
     """Verify ``bundle_dir``, then write ``out``: a copy with ONNX exports added, signed when ``private_key`` is
-    given, packed. A signature already in the bundle is kept only while the manifest it covers is unchanged."""
+    given, packed. A signature already in the bundle is kept only while the manifest it covers is unchanged.
+    ``progress`` receives one line per step."""
+    say = progress or (lambda _msg: None)
     bundle_dir, out = Path(bundle_dir), Path(out)
+    say("verifying the bundle")
     source = load_bundle(bundle_dir).manifest
     if private_key is not None:
         load_signing_key(private_key)
@@ -83,6 +92,7 @@ def export_bundle(bundle_dir: str | Path, out: str | Path, *, private_key: str |
     with tempfile.TemporaryDirectory(prefix=".export-", dir=out.parent) as tmp:
         staging = Path(tmp) / "bundle"
         shutil.copytree(bundle_dir, staging, symlinks=True)
+        say(f"exporting ONNX ({', '.join(precisions)})" if onnx and source.networks else "copied")
         notes = [_add_onnx(staging, source, onnx, precisions)]
         manifest = load_bundle(staging).manifest
         fingerprint = None
@@ -94,6 +104,7 @@ def export_bundle(bundle_dir: str | Path, out: str | Path, *, private_key: str |
                 notes.append("the bundle's signature was dropped: the manifest changed (sign again with --sign)")
             else:
                 notes.append(f"kept the bundle's existing {SIGNATURE_FILE} (not verified here)")
+        say(f"packing {out}")
         members = pack_bundle(staging, out)
     return Exported(out, manifest.bundle_id, manifest.recipe, members, fingerprint, notes)
 

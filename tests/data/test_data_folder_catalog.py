@@ -75,6 +75,6 @@ def test_unknown_format_is_rejected(tmp_path: Path) -> None:
 
 
 def test_load_split_dispatches_on_the_format(shared_data: Path) -> None:
-    assert set(DATASET_FORMATS) == {"real3d", "ashapenet"}
+    assert set(DATASET_FORMATS) == {"real3d", "ashapenet", "folder"}
     test = load_split(shared_data / "ashapenet-sample", "ashapenet", "casting", "test")
     assert len(test) == 8

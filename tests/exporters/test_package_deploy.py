@@ -125,6 +125,16 @@ def test_unsigned_bundle_is_refused_when_a_public_key_is_given(keys, tmp_path: P
     assert not (tmp_path / "root" / "current").exists()
 
 
+def test_a_wrong_signing_key_is_reported_against_the_archive_not_the_staging_folder(keys, tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    other.mkdir()
+    generate_signing_key(other / "other.key", other / "other.pub")
+    tar = archive(tiny(tmp_path, 0), tmp_path, sign=other / "other.key")
+    with pytest.raises(BundleError) as info:
+        deploy(tar, tmp_path / "root", public_key=keys[1], smoke_test=False)
+    assert str(info.value).startswith(str(tar)) and ".staging-" not in str(info.value)
+
+
 def test_redeploying_the_current_bundle_changes_nothing(tmp_path: Path) -> None:
     (a, tar_a), (b, tar_b) = tiny_archives(tmp_path, 2)
     root = tmp_path / "root"

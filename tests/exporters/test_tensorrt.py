@@ -78,7 +78,9 @@ def test_building_without_tensorrt_fails_saying_so(exported_copy: Path) -> None:
 @pytest.mark.skipif(MISSING is None, reason="tensorrt and CUDA are available: the missing-package error cannot happen")
 def test_build_engine_command_exits_1_with_the_reason(exported_copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert _command(["build-engine", str(exported_copy), "--fp16", "--workspace", "256"]) == 1
-    assert "pcinspect build-engine: error: cannot build TensorRT engines" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "pcinspect build-engine: error: cannot build TensorRT engines" in err
+    assert "`pcinspect serve` still runs" in err and "ONNX Runtime" in err
 
 
 def test_profile_shapes_take_the_manifests_per_sample_shapes(exported_bundle: Path) -> None:

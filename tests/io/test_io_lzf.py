@@ -84,12 +84,12 @@ def test_decompresses_a_300k_point_cloud_to_its_declared_size(shared_data):
 
 def test_rejects_a_stream_cut_inside_a_token():
     packed = lzf.compress(SAMPLES["short"] * 10)
-    with pytest.raises(lzf.LZFError, match="truncated"):
+    with pytest.raises(lzf.LZFError, match="corrupt LZF stream"):
         lzf.decompress(packed[:-1], len(SAMPLES["short"]) * 10)
 
 
 def test_rejects_a_back_reference_before_the_start_of_the_output():
-    with pytest.raises(lzf.LZFError, match="before the start"):
+    with pytest.raises(lzf.LZFError, match="corrupt LZF stream"):
         lzf.decompress(bytes([0, 65, 0x20, 5]), 4)
 
 
@@ -102,11 +102,3 @@ def test_rejects_a_stream_that_decodes_to_another_size():
 def test_rejects_a_declared_size_no_stream_of_that_length_can_reach_before_decoding():
     with allocates_at_most(), pytest.raises(lzf.LZFError, match="cannot expand"):
         lzf.decompress(b"\x00a", 10**12)
-
-
-def test_walk_chain_stops_after_the_requested_number_of_steps():
-    succ = np.array([2, 3, 4, 5, 5, 5, 6])  # positions 0..4, stop 5; 5 and 6 are the sentinels
-    assert lzf.walk_chain(succ, 0, 5, steps=2)[0].tolist() == [0, 2]
-    assert lzf.walk_chain(succ, 0, 5, steps=2)[1] == 4
-    assert lzf.walk_chain(succ, 0, 5)[0].tolist() == [0, 2, 4]
-    assert lzf.walk_chain(succ, 0, 5)[1] == 5

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import open3d as o3d
+import plyfile
 import pytest
 from cloudfakes import ply_bytes
 
 from edge.io import CloudFormatError, PointCloud
-from edge.io.ply import decode_ply, encode_ply, read_ply, write_ply
+from edge.io.ply import decode_ply, encode_ply, read_ply, walk_chain, write_ply
 
 FORMATS = ("ascii", "binary_little_endian", "binary_big_endian")
 EXPECTED = {"cyberware_range_scan_ascii.ply": 40_097, "meshed_scan_binary.ply": 40_256}
@@ -186,3 +187,32 @@ def test_walks_variable_length_elements_in_several_chunks(monkeypatch):
     monkeypatch.setattr("edge.io.ply.WALK_CHUNK", 7)
     raw = ply_bytes("binary_little_endian", [FACES, ("vertex", XYZ, vertices()), RANGE_GRID])
     np.testing.assert_array_equal(decode_ply(raw).points, np.array(vertices(), dtype=np.float32))
+
+
+def test_walk_chain_stops_after_the_requested_number_of_steps():
+    succ = np.array([2, 3, 4, 5, 5, 5, 6])  # positions 0..4, stop 5; 5 and 6 are the sentinels
+    assert walk_chain(succ, 0, 5, steps=2)[0].tolist() == [0, 2]
+    assert walk_chain(succ, 0, 5, steps=2)[1] == 4
+    assert walk_chain(succ, 0, 5)[0].tolist() == [0, 2, 4]
+    assert walk_chain(succ, 0, 5)[1] == 5
+
+
+@pytest.mark.parametrize("data", ["ascii", "binary", "binary_big_endian"])
+def test_files_written_here_read_the_same_in_plyfile(tmp_path, data):
+    rng = np.random.default_rng(4)
+    cloud = PointCloud(rng.normal(size=(50, 3)), rng.normal(size=(50, 3)), rng.uniform(size=50))
+    write_ply(tmp_path / "c.ply", cloud, data=data)
+    vertex = plyfile.PlyData.read(str(tmp_path / "c.ply"))["vertex"]
+    assert np.array_equal(np.stack([vertex["x"], vertex["y"], vertex["z"]], axis=1), cloud.points)
+    assert np.array_equal(vertex["intensity"], cloud.intensity)
+
+
+@pytest.mark.parametrize("text", [True, False])
+def test_reads_a_mesh_written_by_plyfile_with_faces_before_the_vertices(tmp_path, text):
+    vertex = np.array([(0, 0, 0), (1, 0, 0), (0, 1, 2.5)], dtype=[("x", "f4"), ("y", "f4"), ("z", "f4")])
+    face = np.array([([0, 1, 2],), ([2, 1, 0, 1],)], dtype=[("vertex_indices", "O")])
+    elements = [plyfile.PlyElement.describe(face, "face"), plyfile.PlyElement.describe(vertex, "vertex")]
+    plyfile.PlyData(elements, text=text).write(str(tmp_path / "mesh.ply"))
+    cloud = read_ply(tmp_path / "mesh.ply")
+    assert cloud.points.tolist() == [[0, 0, 0], [1, 0, 0], [0, 1, 2.5]]
+

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 VERDICT_KEYS = {"v", "station", "frame_id", "part_id", "recipe", "seq", "frame_seq", "verdict", "reason", "score",
-                "raw_score", "regions", "bundle", "timing_ms", "ts_in", "ts_out"}
+                "raw_score", "severity", "sensitivity", "regions", "bundle", "timing_ms", "ts_in", "ts_out"}
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +56,7 @@ def test_good_part_passes_and_bulged_part_fails_with_regions(verdicts) -> None:
     assert good["verdict"] == "PASS" and good["reason"] is None and good["score"] < 0.5 and good["regions"] == []
     assert bulge["verdict"] == "FAIL" and bulge["score"] >= 0.5 and bulge["regions"]
     for region in bulge["regions"]:
-        assert set(region) == {"kind", "centroid", "extent", "points", "peak"}
+        assert set(region) == {"kind", "centroid", "extent", "points", "peak", "severity", "max_deviation_mm"}
         assert region["kind"] in ("surface", "missing") and len(region["centroid"]) == len(region["extent"]) == 3
         assert isinstance(region["points"], int) and isinstance(region["peak"], float)
 

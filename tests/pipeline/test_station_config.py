@@ -65,7 +65,7 @@ def test_invalid_station_file_names_file_key_path_and_expectation(tmp_path, chan
 
 
 def test_config_check_and_schema_commands(tmp_path, capsys) -> None:
-    assert main(["config", "check", str(write(tmp_path, minimal()))]) == 0
+    assert main(["config", "check", "--skip-bundles", str(write(tmp_path, minimal()))]) == 0
     assert main(["config", "check", str(write(tmp_path, {"station": "s1"}))]) == 2
     assert "endpoints: Field required" in capsys.readouterr().err
     assert main(["config", "schema"]) == 0
@@ -98,3 +98,21 @@ def test_control_endpoint_on_a_name_that_merely_starts_with_127_is_refused(tmp_p
     raw["endpoints"]["control"] = "tcp://127.evil.example:5558"
     with pytest.raises(ConfigError, match="endpoints.control: Value error, must be loopback"):
         load_config(write(tmp_path, raw), environ={})
+
+
+def test_config_check_verifies_bundle_paths_by_default(tmp_path, tiny_bundle, capsys) -> None:
+    raw = minimal()
+    assert main(["config", "check", str(write(tmp_path, raw))]) == 2
+    assert "recipes.bracket.bundle: bundle directory" in capsys.readouterr().err
+    raw["recipes"]["bracket"]["bundle"] = str(tiny_bundle)
+    assert main(["config", "check", str(write(tmp_path, raw))]) == 0
+
+
+def test_schema_errors_give_line_and_column_and_suggest_the_closest_key(tmp_path) -> None:
+    path = tmp_path / "station.yaml"
+    path.write_text(yaml.safe_dump(minimal(), sort_keys=False) + "inspect:\n  devce: cpu\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, environ={})
+    line = path.read_text().splitlines().index("  devce: cpu") + 1
+    assert f"line {line} col 3: inspect.devce: Extra inputs are not permitted; did you mean 'device'?" in str(info.value)
+

@@ -42,3 +42,25 @@ def test_clusters_below_the_minimum_size_are_dropped() -> None:
     points = torch.tensor([[0.0, 0, 0], [0.1, 0, 0], [9.0, 9, 9]])
     regions = extract_regions(points, torch.ones(3), torch.zeros(3, dtype=torch.bool), radius=0.5, min_points=2)
     assert len(regions) == 1 and regions[0].points == 2
+
+
+def test_fragments_of_one_defect_closer_than_the_merge_gap_are_one_region() -> None:
+    arcs = [torch.tensor([[0.0, 0, 0], [0.1, 0, 0]]), torch.tensor([[0.8, 0, 0], [0.9, 0, 0]]),
+            torch.tensor([[9.0, 0, 0], [9.1, 0, 0]])]
+    points = torch.cat(arcs)
+    separate = extract_regions(points, torch.ones(6), torch.zeros(6, dtype=torch.bool), radius=0.15, min_points=1)
+    merged = extract_regions(points, torch.ones(6), torch.zeros(6, dtype=torch.bool), radius=0.15, min_points=1,
+                             merge_gap=1.0)
+    assert len(separate) == 3
+    assert sorted(r.points for r in merged) == [2, 4]
+
+
+def test_regions_carry_unclipped_severity_and_max_deviation() -> None:
+    points = torch.cat([_line(0.0), _line(5.0)])
+    severity = torch.cat([torch.full((101,), 1.5), torch.linspace(2.0, 7.0, 101)])
+    deviation = torch.cat([torch.full((101,), 0.2), torch.linspace(0.1, 1.3, 101)])
+    regions = extract_regions(points, torch.ones(202), torch.zeros(202, dtype=torch.bool), radius=0.15,
+                              severity=severity, deviation=deviation)
+    assert [round(r.severity, 5) for r in regions] == [7.0, 1.5]
+    assert [round(r.max_deviation_mm, 5) for r in regions] == [1.3, 0.2]
+    assert regions[0].to_wire()["max_deviation_mm"] == 1.3

@@ -22,7 +22,9 @@ MAIN = "pcinspect"
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("eval", help="benchmark the detector on a labelled dataset")
     parser.add_argument("--data", type=Path, required=True, help="dataset root")
-    parser.add_argument("--format", choices=("real3d", "ashapenet"), default="real3d")
+    parser.add_argument("--format", choices=("real3d", "ashapenet", "folder"), default="real3d",
+                        help="folder: <class>/train/* and <class>/test/<kind>/* (good/ for normal scans), any "
+                        "cloud file type, object labels only")
     parser.add_argument("--classes", default="all", help="'all' or a comma-separated list")
     parser.add_argument("--out", type=Path, required=True, help="report directory")
     parser.add_argument("--baseline", action="store_true",

@@ -8,8 +8,8 @@ from contextlib import contextmanager
 
 import yaml
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from edge.cli.progress import progress
 from trainer.fit.recipe import Progress as ProgressCallback
 from trainer.fit.recipe import TrainOptions
 from edge.errors import UsageError
@@ -39,11 +39,10 @@ def parse_overrides(items: list[str]) -> dict[str, object]:
 
 @contextmanager
 def progress_display(console: Console, title: str) -> Iterator[ProgressCallback]:
-    """A live status line; yields the callback that training and evaluation report their steps to."""
-    with Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), TextColumn("{task.fields[step]}"),
-                  TimeElapsedColumn(), console=console, transient=True) as progress:
-        task = progress.add_task(title, step="")
-        yield lambda message: progress.update(task, step=message)
+    """Progress of a training or evaluation step (a bar on a terminal, timestamped lines otherwise); yields
+    the callback that training and evaluation report their steps to."""
+    with progress(console, title) as reporter:
+        yield reporter.say
 
 
 def train_options(args: argparse.Namespace) -> TrainOptions:

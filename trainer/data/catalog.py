@@ -8,11 +8,13 @@ from pathlib import Path
 from trainer.data.ashapenet import load_ashapenet
 from trainer.data.dataset import TEST, TRAIN, CloudDataset
 from trainer.data.errors import DatasetError
+from trainer.data.folder import load_folder_layout
 from trainer.data.real3d import load_real3d
 
 LOADERS: dict[str, Callable[[str | Path, str, str], CloudDataset]] = {
     "real3d": load_real3d,
     "ashapenet": load_ashapenet,
+    "folder": load_folder_layout,
 }
 DATASET_FORMATS = tuple(LOADERS)
 

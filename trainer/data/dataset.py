@@ -11,6 +11,7 @@ from typing import overload
 import numpy as np
 
 from edge.io import read_cloud
+from edge.io.files import SUFFIXES
 from trainer.data.errors import DatasetError
 from trainer.data.groundtruth import read_ground_truth
 from trainer.data.sample import GOOD, Sample, parse_kind
@@ -134,7 +135,9 @@ def class_folder(root: str | Path, class_name: str) -> Path:
     """`root/class_name`, which must exist."""
     folder = Path(root) / class_name
     if not folder.is_dir():
-        raise DatasetError(folder, f"class folder {class_name!r} not found")
+        valid = sorted(p.name for p in Path(root).iterdir() if p.is_dir()) if Path(root).is_dir() else []
+        hint = f"; valid classes: {', '.join(valid)}" if valid else f"; {root} holds no class folders"
+        raise DatasetError(folder, f"class folder {class_name!r} not found{hint}")
     return folder
 
 
@@ -161,7 +164,7 @@ def load_layout(
     """
     check_split(split)
     folder = class_folder(root, class_name)
-    clouds = list_files(folder / split, (".pcd",), split)
+    clouds = list_files(folder / split, SUFFIXES, split)
     if split == TRAIN:
         return CloudDataset(SampleSource(p, class_name, GOOD, split) for p in clouds)
     sources = []
