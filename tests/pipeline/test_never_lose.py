@@ -189,3 +189,14 @@ def test_an_overlong_frame_id_is_an_error_naming_the_limit(serve) -> None:
     line.send(CLOUD, frame_id="f" * 300)
     verdict = line.verdict()
     assert verdict["reason"] == "header key 'frame_id' has 300 characters, at most 256" and verdict["frame_id"] is None
+
+
+def test_pcinspect_scan_sends_to_router_ingest_and_waits_for_every_ack(router, capsys) -> None:
+    from edge.cli import main
+
+    service, line, _ = router
+    assert main(["scan", "--endpoint", service.addresses["ingest"], "--source", "synthetic", "--points", "500",
+                 "--count", "3", "--rate", "0"]) == 0
+    out = capsys.readouterr().out
+    assert out.count(" PASS") == 3 and "never acknowledged" not in out
+    assert service.publisher.frames == 3
