@@ -18,7 +18,7 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "station.example.yaml
 
 def station_file(tmp_path: Path, **sections: object) -> Path:
     raw = {"station": "s1", "endpoints": {n: f"ipc://{tmp_path}/{n}" for n in ("ingest", "verdicts", "query")},
-           "recipes": {"bracket": {"bundle": "b"}}, **sections}
+           "recipes": {"bracket": {"bundle": "b"}}, "security": {"allow_unsigned_bundles": True}, **sections}
     path = tmp_path / "station.yaml"
     path.write_text(yaml.safe_dump(raw))
     return path
