@@ -1,8 +1,10 @@
 """Exact k-nearest-neighbour and radius-limited search, one function per query kind for CPU and CUDA.
 
 On CPU the search is scipy's ``cKDTree`` (C++, parallel over ``torch.get_num_threads()`` workers): 5-30x
-faster than any tensor formulation on a few cores. On CUDA it is the uniform grid below, in torch. Both return
-the same thing: squared distances recomputed from the coordinates in the query dtype, nearest first.
+faster than any tensor formulation on a few cores. On CUDA, frames up to ``_GPU_BRUTE_FORCE_PAIRS`` query x ref
+pairs use chunked brute force (matrix products and top-k, no host synchronisation) and larger ones the uniform
+grid below, in torch. All return the same thing: squared distances recomputed from the coordinates in the query
+dtype, nearest first.
 
 CUDA search scheme (uniform grid with per-query certification):
 
@@ -32,6 +34,11 @@ from scipy.spatial import cKDTree
 DEFAULT_MAX_BYTES = 64 << 20
 _SLOT_BYTES = 64  # per candidate slot: position, row, coordinates, distance, masks
 _BRUTE_FORCE_PAIRS = 1 << 22  # below this many query x ref pairs, brute force is cheaper than a grid
+_GPU_BRUTE_FORCE_PAIRS = 1 << 28
+"""On CUDA, up to this many query x ref pairs (a 16k-point frame against itself) go to chunked brute force: a
+fixed sequence of matrix products and top-k with no host synchronisation, faster there than the grid's
+data-dependent chunking."""
+_GPU_BRUTE_FORCE_BYTES = 1 << 30  # a few large chunks rather than many launches; GPUs have the memory
 _MAX_CELLS_PER_AXIS = 1 << 20  # keeps linear cell ids inside int64
 _SAMPLE_QUERIES = 256
 _CELL_QUANTILE = 0.75
@@ -117,6 +124,9 @@ def _search(
     out_i = torch.full((m, k), -1, dtype=torch.int64, device=query.device)
     if m == 0 or k == 0:
         return out_d, out_i
+    if m * n <= _GPU_BRUTE_FORCE_PAIRS:
+        own = torch.arange(m, device=query.device) if exclude_self else None
+        return _brute_force(query, ref, k, own, radius, max(max_bytes, _GPU_BRUTE_FORCE_BYTES))
     pending = torch.arange(m, device=query.device)
     if m * n > _BRUTE_FORCE_PAIRS:
         extent = float((ref.max(dim=0).values - ref.min(dim=0).values).max())
