@@ -7,7 +7,7 @@
 #   OUT=/tmp/out BUNDLE=... DEVICE=cpu QUICK=1 scripts/gpu-check.sh    # dry run of every step on a CPU
 #
 # Environment: DEVICE (cuda), BUNDLE (.gpu-bundle), OUT (./gpu-out), PYTHON (python3), QUICK=1 (few frames,
-# small clouds: a dry run), FRAMES (20), STEP_TIMEOUT (seconds per step, 150).
+# small clouds: a dry run), FRAMES (20), STEP_TIMEOUT (seconds per step, 150), WHEELS (folder of wheels, .whl).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 DEVICE=${DEVICE:-cuda}
@@ -16,9 +16,10 @@ OUT=${OUT:-gpu-out}
 PYTHON=${PYTHON:-python3}
 FRAMES=${FRAMES:-20}
 STEP_TIMEOUT=${STEP_TIMEOUT:-150}
+WHEELS=${WHEELS:-.whl}
 POINTS_SMALL=100000
 POINTS_LARGE=1000000
-if [[ "${QUICK:-0}" == 1 ]]; then FRAMES=2; POINTS_LARGE=200000; fi
+if [[ "${QUICK:-0}" == 1 ]]; then FRAMES=2; POINTS_SMALL=20000; POINTS_LARGE=50000; fi
 mkdir -p "$OUT"
 LOG="$OUT/log.txt"
 SUMMARY="$OUT/summary.md"
@@ -41,8 +42,8 @@ step() {
 
 # Wheels the machine lacks, then the package's entry points (the CLI finds its sub-commands through them).
 SITE=$(mktemp -d)
-if compgen -G ".whl/*.whl" >/dev/null; then
-    "$PYTHON" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" .whl/*.whl \
+if compgen -G "$WHEELS/*.whl" >/dev/null; then
+    "$PYTHON" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" "$WHEELS"/*.whl \
         >>"$LOG" 2>&1 || { say "wheel install failed"; exit 1; }
 fi
 "$PYTHON" - "$SITE" <<'EOF' || { say "entry points failed"; exit 1; }
