@@ -67,7 +67,7 @@ echo "|---|---|---|" >>"$SUMMARY"
   nproc; } >"$OUT/env.txt" 2>&1
 cat "$OUT/env.txt" >>"$LOG"
 
-CUDA_TESTS=(tests/geometry/test_cuda_parity.py tests/scoring/test_ocsvm.py)
+CUDA_TESTS=(tests/geometry/test_cuda_parity.py tests/scoring/test_ocsvm.py::test_cuda_evaluation_matches_cpu_in_float64)
 step "cuda tests" "$PYTHON" -m pytest -q -p no:cacheprovider "${CUDA_TESTS[@]}" -rs
 step "bench geometry" "${PCI[@]}" bench geometry --points $POINTS_SMALL --device "${DEVICE%%:*}" --repeat 5
 step "bench inspect" "${PCI[@]}" bench inspect --bundle "$BUNDLE" --device "$DEVICE" --points $POINTS_SMALL $POINTS_LARGE \
