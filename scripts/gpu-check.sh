@@ -70,7 +70,6 @@ cat "$OUT/env.txt" >>"$LOG"
 
 CUDA_TESTS=(tests/geometry/test_cuda_parity.py tests/scoring/test_ocsvm.py::test_cuda_evaluation_matches_cpu_in_float64)
 step "cuda tests" 60 "$PYTHON" -m pytest -q -p no:cacheprovider "${CUDA_TESTS[@]}" -rs
-step "bench geometry" 60 "${PCI[@]}" bench geometry --points $POINTS_SMALL --device "${DEVICE%%:*}" --repeat 5
 step "bench inspect" 110 "${PCI[@]}" bench inspect --bundle "$BUNDLE" --device "$DEVICE" --points $POINTS_SMALL $POINTS_LARGE \
     --frames "$FRAMES" --json --profile "$OUT/trace.json"
 [[ -f "$OUT/trace.json" ]] && gzip -f "$OUT/trace.json"
@@ -78,6 +77,8 @@ for workers in 1 2; do
     step "bench serve $workers worker(s)" 40 "${PCI[@]}" bench serve --bundle "$BUNDLE" --device "$DEVICE" \
         --points $POINTS_SMALL --frames "$FRAMES" --workers $workers
 done
+
+step "bench geometry" 60 "${PCI[@]}" bench geometry --points $POINTS_SMALL --device "${DEVICE%%:*}" --repeat 5
 
 # Tables last: the inspect runs' JSON lines and the serve rates, as markdown.
 "$PYTHON" - "$LOG" >>"$SUMMARY" <<'EOF'
