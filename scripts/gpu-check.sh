@@ -8,7 +8,7 @@
 #
 # Environment: DEVICE (cuda), BUNDLE (.gpu-bundle), OUT (./gpu-out), PYTHON (python3), QUICK=1 (few frames,
 # small clouds: a dry run), FRAMES (20), WHEELS (folder of wheels, .whl), TIME_SCALE (multiplies every step's
-# time limit, 1; the limits add up to about 5 minutes so that one device call fits its lease).
+# time limit, 1; the limits add up to about 4.5 minutes so that one device call fits its lease).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 DEVICE=${DEVICE:-cuda}
@@ -69,16 +69,16 @@ echo "|---|---|---|" >>"$SUMMARY"
 cat "$OUT/env.txt" >>"$LOG"
 
 CUDA_TESTS=(tests/geometry/test_cuda_parity.py tests/scoring/test_ocsvm.py::test_cuda_evaluation_matches_cpu_in_float64)
-step "cuda tests" 60 "$PYTHON" -m pytest -q -p no:cacheprovider "${CUDA_TESTS[@]}" -rs
-step "bench inspect" 110 "${PCI[@]}" bench inspect --bundle "$BUNDLE" --device "$DEVICE" --points $POINTS_SMALL $POINTS_LARGE \
+step "cuda tests" 45 "$PYTHON" -m pytest -q -p no:cacheprovider "${CUDA_TESTS[@]}" -rs
+step "bench inspect" 100 "${PCI[@]}" bench inspect --bundle "$BUNDLE" --device "$DEVICE" --points $POINTS_SMALL $POINTS_LARGE \
     --frames "$FRAMES" --json --profile "$OUT/trace.json"
 [[ -f "$OUT/trace.json" ]] && gzip -f "$OUT/trace.json"
 for workers in 1 2; do
-    step "bench serve $workers worker(s)" 40 "${PCI[@]}" bench serve --bundle "$BUNDLE" --device "$DEVICE" \
+    step "bench serve $workers worker(s)" 35 "${PCI[@]}" bench serve --bundle "$BUNDLE" --device "$DEVICE" \
         --points $POINTS_SMALL --frames "$FRAMES" --workers $workers
 done
 
-step "bench geometry" 60 "${PCI[@]}" bench geometry --points $POINTS_SMALL --device "${DEVICE%%:*}" --repeat 5
+step "bench geometry" 45 "${PCI[@]}" bench geometry --points $POINTS_SMALL --device "${DEVICE%%:*}" --repeat 5
 
 # Tables last: the inspect runs' JSON lines and the serve rates, as markdown.
 "$PYTHON" - "$LOG" >>"$SUMMARY" <<'EOF'
