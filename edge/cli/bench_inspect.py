@@ -53,12 +53,12 @@ def run(args: argparse.Namespace) -> int:
     inspector = Inspector.from_bundle(args.bundle, args.device, backends=backends, precision=args.precision)
     golden = golden_sample(args.bundle)
     results = [measure(inspector, golden, points, args.frames, args.warmup, args.seed) for points in args.points]
-    if args.profile:
-        profile(inspector, golden, args.points[0], args.seed, args.profile)
     for result in results:
         result.update(device=args.device, backends=backends, precision=args.precision,
                       threads=torch.get_num_threads(), served_by=inspector.backend_report)
-        print(json.dumps(result, sort_keys=True) if args.json else format_result(result))
+        print(json.dumps(result, sort_keys=True) if args.json else format_result(result), flush=True)
+    if args.profile:
+        profile(inspector, golden, args.points[0], args.seed, args.profile)
     return 0
 
 
