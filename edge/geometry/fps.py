@@ -4,7 +4,8 @@ FPS is sequential in the number of samples: each pick depends on all earlier one
 one step (distance to the newest pick, running minimum, arg-max) is one vectorised pass over all
 points of all batch items. On CPU the steps run eagerly on preallocated buffers with in-place
 ops. On CUDA the same step function is recorded once into a CUDA graph of ``_GRAPH_STEPS`` steps
-and replayed, so ``m`` samples cost ``m / _GRAPH_STEPS`` launches instead of ``m`` launches per op.
+and replayed, so ``m`` samples cost ``m / _GRAPH_STEPS`` launches instead of ``m`` launches per op. The capture
+is thread-local: another inspection thread using the GPU meanwhile (`serve` with 2 workers) is not an error.
 """
 
 from __future__ import annotations
@@ -94,7 +95,7 @@ def _run(state: _FpsState, m: int) -> None:
             state.advance()
         done = _GRAPH_STEPS
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.device(state.pts.device), torch.cuda.graph(graph):
+        with torch.cuda.device(state.pts.device), torch.cuda.graph(graph, capture_error_mode="thread_local"):
             for _ in range(_GRAPH_STEPS):
                 state.advance()
         while done + _GRAPH_STEPS <= m:

@@ -10,12 +10,20 @@ from scipy.sparse import csgraph
 from edge.geometry.knn import knn
 
 
+_EIGH_BATCH = 32768
+"""Largest batch per eigen-decomposition call: cuSOLVER's batched syev failed with an internal error on 100k
+3x3 float64 matrices (torch 2.11, CUDA 13, H100)."""
+
+
 def local_pca(points: torch.Tensor, neighbors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Eigenvalues (N, 3), ascending, and eigenvectors (N, 3, 3), as columns, of each neighbourhood's covariance."""
     nbr = points[neighbors].double()
     centered = nbr - nbr.mean(dim=1, keepdim=True)
     cov = centered.transpose(1, 2) @ centered / max(1, nbr.shape[1])
-    return torch.linalg.eigh(cov)
+    if cov.shape[0] <= _EIGH_BATCH:
+        return torch.linalg.eigh(cov)
+    parts = [torch.linalg.eigh(block) for block in cov.split(_EIGH_BATCH)]
+    return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
 
 
 def surface_variation(eigenvalues: torch.Tensor) -> torch.Tensor:
