@@ -133,7 +133,7 @@ def pair_features(
     safe = torch.where(dist > 0, dist, torch.ones_like(dist))
     a1 = (n1 * dp).sum(dim=-1) / safe
     a2 = (n2 * dp).sum(dim=-1) / safe
-    swap = torch.acos(a1.abs().clamp(max=1.0)) > torch.acos(a2.abs().clamp(max=1.0))
+    swap = a1.abs().clamp(max=1.0) < a2.abs().clamp(max=1.0)  # acos(|a1|) > acos(|a2|): acos decreases on [0, 1]
     s = swap.unsqueeze(-1)
     src_n = torch.where(s, n2, n1)
     dst_n = torch.where(s, n1, n2)
