@@ -36,6 +36,9 @@ def add_parser(targets: argparse._SubParsersAction) -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true", help="print one JSON object per run instead of the table")
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="after measuring, profile PROFILE_FRAMES more frames of the first point count with the torch "
+                        "profiler: Chrome trace to this path, top-ops table beside it (.txt)")
     parser.set_defaults(func=run)
 
 
@@ -54,7 +57,9 @@ def run(args: argparse.Namespace) -> int:
     for result in results:
         result.update(device=args.device, backends=backends, precision=args.precision,
                       threads=torch.get_num_threads(), served_by=inspector.backend_report)
-        print(json.dumps(result, sort_keys=True) if args.json else format_result(result))
+        print(json.dumps(result, sort_keys=True) if args.json else format_result(result), flush=True)
+    if args.profile:
+        profile(inspector, golden, args.points[0], args.seed, args.profile)
     return 0
 
 
@@ -84,6 +89,28 @@ def measure(inspector: Inspector, golden: np.ndarray, points: int, frames: int, 
         "stage_ms_p50": {k: float(np.median(v)) for k, v in stages.items() if k != "total"},
         "decisions": dict(decisions), "reasons": dict(reasons.most_common(3)),
     }
+
+
+PROFILE_FRAMES = 3
+
+
+def profile(inspector: Inspector, golden: np.ndarray, points: int, seed: int, path: Path) -> None:
+    """Inspect PROFILE_FRAMES frames under the torch profiler (CPU, plus CUDA kernels when on a GPU); write the
+    Chrome trace to ``path`` and the ops by self time to ``path`` with suffix ``.txt``. Separate from
+    :func:`measure` so the profiler's overhead never enters the reported latencies."""
+    activities = [torch.profiler.ProfilerActivity.CPU]
+    if inspector.device.type == "cuda":
+        activities.append(torch.profiler.ProfilerActivity.CUDA)
+    frames = [golden_frame(golden, points, seed + 10_000 + i) for i in range(PROFILE_FRAMES)]
+    with torch.profiler.profile(activities=activities) as prof:
+        for cloud in frames:
+            with torch.profiler.record_function("inspect_frame"):
+                inspector.inspect(cloud)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    prof.export_chrome_trace(str(path))
+    sort_by = "self_cuda_time_total" if inspector.device.type == "cuda" else "self_cpu_time_total"
+    path.with_suffix(".txt").write_text(prof.key_averages().table(sort_by=sort_by, row_limit=40) + "\n")
+    print(f"profile of {PROFILE_FRAMES} frames at {points} points: {path} (trace), {path.with_suffix('.txt')} (top ops)")
 
 
 def format_result(result: dict) -> str:

@@ -21,7 +21,7 @@ def local_feature_variation(
     if neighbors is None:
         _, neighbors = knn(points, points, min(k, points.shape[0] - 1), exclude_self=True)
     feats = features.float()
-    return (feats.unsqueeze(1) - feats[neighbors]).norm(dim=2).sum(dim=1)
+    return torch.cdist(feats.unsqueeze(1), feats[neighbors]).squeeze(1).sum(dim=1)
 
 
 def agcs(

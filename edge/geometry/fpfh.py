@@ -17,6 +17,7 @@ Follows open3d's ``compute_fpfh_feature`` with a hybrid (radius, max_nn) search:
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 
@@ -56,31 +57,50 @@ def fpfh_multiscale(
 
     A hybrid search returns the nearest ``max_nn`` points within its radius, nearest first, so the
     neighbours within a smaller radius are exactly the entries of the larger search closer than it: one
-    search serves every scale.
+    search and one pass of pair features serve every scale. The neighbours' weighted SPFH sum is one sparse
+    (CSR) matrix product per scale, with no (N, K, 33) gather.
     """
     if points.ndim != 2 or points.shape[1] != 3 or normals.shape != points.shape:
         raise ValueError(f"fpfh expects (N, 3) points and normals, got {tuple(points.shape)} and {tuple(normals.shape)}")
     n = points.shape[0]
     if n < 2 or max_nn < 2:
         return [torch.zeros((n, FEATURES), dtype=torch.float32, device=points.device) for _ in radii]
-    dist2, idx = radius_knn(points, points, max(radii), max_nn - 1, exclude_self=True, max_bytes=max_bytes)
-    own = torch.arange(n, device=points.device).unsqueeze(1)
+    search_d2, idx = radius_knn(points, points, max(radii), max_nn - 1, exclude_self=True, max_bytes=max_bytes)
+    found = idx >= 0
+    safe = torch.where(found, idx, torch.arange(n, device=points.device).unsqueeze(1))
+    scales = [found & (search_d2 < radius * radius) for radius in radii]
     pts, nrm = points.to(dtype), normals.to(dtype)
-    chunk = max(1, max_bytes // max(1, idx.shape[1] * FEATURES * 8))
+    spfh = [torch.zeros((n, FEATURES), dtype=dtype, device=points.device) for _ in radii]
+    pair_d2 = torch.empty(idx.shape, dtype=dtype, device=points.device)
+    chunk = max(1, max_bytes // max(1, idx.shape[1] * 3 * 64))
+    for s in range(0, n, chunk):
+        rows = slice(s, s + chunk)
+        bins, pair_d2[rows] = _pair_bins(pts, nrm, safe[rows], s)
+        for hist, valid in zip(spfh, scales):
+            _add_spfh(hist[rows], bins, valid[rows])
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        neighbour_sum = torch.sparse_csr_tensor(
+            torch.arange(0, idx.numel() + 1, idx.shape[1], device=points.device), safe.reshape(-1),
+            torch.zeros(idx.numel(), dtype=dtype, device=points.device), (n, n), check_invariants=False,
+        )
     out = []
-    for radius in radii:
-        valid = (idx >= 0) & (dist2 < radius * radius)
-        safe = torch.where(valid, idx, own)
-        spfh = torch.cat([_spfh(pts, nrm, safe[s : s + chunk], valid[s : s + chunk], s) for s in range(0, n, chunk)])
-        rows = [_fpfh_rows(pts, spfh, safe[s : s + chunk], valid[s : s + chunk], s) for s in range(0, n, chunk)]
-        out.append(torch.cat(rows).float())
+    for hist, valid in zip(spfh, scales):
+        weight = torch.where(valid & (pair_d2 > 0), 1.0 / pair_d2.clamp_min(torch.finfo(dtype).tiny), 0.0)
+        neighbour_sum.values().copy_(weight.reshape(-1))
+        acc = (neighbour_sum @ hist).reshape(n, 3, BINS)
+        total = acc.sum(dim=2, keepdim=True)
+        acc = acc * torch.where(total != 0, 100.0 / torch.where(total != 0, total, 1.0), 1.0)
+        out.append(torch.where(valid.any(dim=1, keepdim=True), acc.reshape(n, FEATURES) + hist, 0.0).float())
     return out
 
 
-def _spfh(pts: torch.Tensor, nrm: torch.Tensor, idx: torch.Tensor, valid: torch.Tensor, first: int) -> torch.Tensor:
-    """Simplified point feature histograms of the rows ``first ..`` (their neighbour lists given)."""
-    rows = torch.arange(first, first + idx.shape[0], device=pts.device)
-    theta, alpha, phi = pair_features(pts[rows].unsqueeze(1), nrm[rows].unsqueeze(1), pts[idx], nrm[idx])
+def _pair_bins(pts: torch.Tensor, nrm: torch.Tensor, idx: torch.Tensor, first: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Histogram slots (R, K * 3) of the pair features of rows ``first ..`` with their neighbours ``idx`` (R, K),
+    and the pairs' squared distances (R, K). Features do not depend on the radius: computed once for all scales."""
+    rows = slice(first, first + idx.shape[0])
+    p1, p2 = pts[rows].unsqueeze(1), pts[idx]
+    theta, alpha, phi = pair_features(p1, nrm[rows].unsqueeze(1), p2, nrm[idx])
     bins = torch.stack(
         [
             _bin((theta + math.pi) / (2.0 * math.pi)),
@@ -89,22 +109,14 @@ def _spfh(pts: torch.Tensor, nrm: torch.Tensor, idx: torch.Tensor, valid: torch.
         ],
         dim=2,
     )
+    return bins.reshape(idx.shape[0], -1), ((p2 - p1) ** 2).sum(dim=2)
+
+
+def _add_spfh(hist: torch.Tensor, bins: torch.Tensor, valid: torch.Tensor) -> None:
+    """Simplified point feature histograms (R, 33) in place: every valid pair adds ``100 / count`` per feature."""
     count = valid.sum(dim=1, keepdim=True)
-    increment = torch.where(valid, 100.0 / count.clamp_min(1).to(pts.dtype), torch.zeros_like(theta))
-    hist = torch.zeros((idx.shape[0], FEATURES), dtype=pts.dtype, device=pts.device)
-    return hist.scatter_add_(1, bins.reshape(idx.shape[0], -1), increment.unsqueeze(2).expand_as(bins).reshape(idx.shape[0], -1))
-
-
-def _fpfh_rows(pts: torch.Tensor, spfh: torch.Tensor, idx: torch.Tensor, valid: torch.Tensor, first: int) -> torch.Tensor:
-    """Distance-weighted neighbour SPFH, each block normalised to 100, plus the point's own SPFH."""
-    rows = torch.arange(first, first + idx.shape[0], device=pts.device)
-    dist2 = ((pts[idx] - pts[rows].unsqueeze(1)) ** 2).sum(dim=2)
-    weight = torch.where(valid & (dist2 > 0), 1.0 / dist2.clamp_min(torch.finfo(dist2.dtype).tiny), torch.zeros_like(dist2))
-    acc = torch.einsum("nk,nkf->nf", weight, spfh[idx]).reshape(-1, 3, BINS)
-    total = acc.sum(dim=2, keepdim=True)
-    acc = torch.where(total != 0, acc * (100.0 / torch.where(total != 0, total, torch.ones_like(total))), acc)
-    has_neighbours = valid.any(dim=1, keepdim=True)
-    return torch.where(has_neighbours, acc.reshape(-1, FEATURES) + spfh[rows], torch.zeros_like(spfh[rows]))
+    increment = torch.where(valid, 100.0 / count.clamp_min(1).to(hist.dtype), 0.0).to(hist.dtype)
+    hist.scatter_add_(1, bins, increment.unsqueeze(2).expand(-1, -1, 3).reshape(bins.shape))
 
 
 def pair_features(
@@ -121,7 +133,7 @@ def pair_features(
     safe = torch.where(dist > 0, dist, torch.ones_like(dist))
     a1 = (n1 * dp).sum(dim=-1) / safe
     a2 = (n2 * dp).sum(dim=-1) / safe
-    swap = torch.acos(a1.abs().clamp(max=1.0)) > torch.acos(a2.abs().clamp(max=1.0))
+    swap = a1.abs().clamp(max=1.0) < a2.abs().clamp(max=1.0)  # acos(|a1|) > acos(|a2|): acos decreases on [0, 1]
     s = swap.unsqueeze(-1)
     src_n = torch.where(s, n2, n1)
     dst_n = torch.where(s, n1, n2)

@@ -4,10 +4,14 @@ FPS is sequential in the number of samples: each pick depends on all earlier one
 one step (distance to the newest pick, running minimum, arg-max) is one vectorised pass over all
 points of all batch items. On CPU the steps run eagerly on preallocated buffers with in-place
 ops. On CUDA the same step function is recorded once into a CUDA graph of ``_GRAPH_STEPS`` steps
-and replayed, so ``m`` samples cost ``m / _GRAPH_STEPS`` launches instead of ``m`` launches per op.
+and replayed, so ``m`` samples cost ``m / _GRAPH_STEPS`` launches instead of ``m`` launches per op. A capture
+forbids device-wide synchronisation in every other thread (seen with `serve --workers 2`: the second worker's
+sync failed), so graphs are used in the main thread only and service worker threads step eagerly.
 """
 
 from __future__ import annotations
+
+import threading
 
 import torch
 
@@ -87,9 +91,10 @@ class _FpsState:
 
 
 def _run(state: _FpsState, m: int) -> None:
-    """``m`` steps: eager on CPU; on CUDA, one warm-up block eagerly, then graph replays."""
+    """``m`` steps: eager on CPU and in worker threads; on CUDA in the main thread, one warm-up block eagerly,
+    then graph replays."""
     done = 0
-    if state.pts.is_cuda and m > 2 * _GRAPH_STEPS:
+    if state.pts.is_cuda and m > 2 * _GRAPH_STEPS and threading.current_thread() is threading.main_thread():
         for _ in range(_GRAPH_STEPS):
             state.advance()
         done = _GRAPH_STEPS

@@ -1,6 +1,12 @@
-"""Exact k-nearest-neighbour and radius-limited search in torch, with bounded memory on CPU and CUDA.
+"""Exact k-nearest-neighbour and radius-limited search, one function per query kind for CPU and CUDA.
 
-Search scheme (uniform grid with per-query certification):
+On CPU the search is scipy's ``cKDTree`` (C++, parallel over ``torch.get_num_threads()`` workers): 5-30x
+faster than any tensor formulation on a few cores. On CUDA, frames up to ``_GPU_BRUTE_FORCE_PAIRS`` query x ref
+pairs use chunked brute force (matrix products and top-k, no host synchronisation) and larger ones the uniform
+grid below, in torch. All return the same thing: squared distances recomputed from the coordinates in the query
+dtype, nearest first.
+
+CUDA search scheme (uniform grid with per-query certification):
 
 1. ``ref`` is bucketed into cubic cells of side ``h`` and sorted by linear cell id, so the three
    cells ``x-1, x, x+1`` of one (y, z) row form a single contiguous range of the sorted array.
@@ -21,11 +27,18 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
+from scipy.spatial import cKDTree
 
 DEFAULT_MAX_BYTES = 64 << 20
 _SLOT_BYTES = 64  # per candidate slot: position, row, coordinates, distance, masks
 _BRUTE_FORCE_PAIRS = 1 << 22  # below this many query x ref pairs, brute force is cheaper than a grid
+_GPU_BRUTE_FORCE_PAIRS = 1 << 28
+"""On CUDA, up to this many query x ref pairs (a 16k-point frame against itself) go to chunked brute force: a
+fixed sequence of matrix products and top-k with no host synchronisation, faster there than the grid's
+data-dependent chunking."""
+_GPU_BRUTE_FORCE_BYTES = 1 << 30  # a few large chunks rather than many launches; GPUs have the memory
 _MAX_CELLS_PER_AXIS = 1 << 20  # keeps linear cell ids inside int64
 _SAMPLE_QUERIES = 256
 _CELL_QUANTILE = 0.75
@@ -105,10 +118,15 @@ def _search(
     """Grid levels until every query is certified, then brute force for the rest."""
     m, n = query.shape[0], ref.shape[0]
     ref = ref.to(query.dtype)
+    if query.device.type == "cpu":
+        return _kdtree_search(query, ref, k, radius, exclude_self)
     out_d = query.new_full((m, k), math.inf)
     out_i = torch.full((m, k), -1, dtype=torch.int64, device=query.device)
     if m == 0 or k == 0:
         return out_d, out_i
+    if m * n <= _GPU_BRUTE_FORCE_PAIRS:
+        own = torch.arange(m, device=query.device) if exclude_self else None
+        return _brute_force(query, ref, k, own, radius, max(max_bytes, _GPU_BRUTE_FORCE_BYTES))
     pending = torch.arange(m, device=query.device)
     if m * n > _BRUTE_FORCE_PAIRS:
         extent = float((ref.max(dim=0).values - ref.min(dim=0).values).max())
@@ -130,6 +148,36 @@ def _search(
         d, i = _brute_force(query[pending], ref, k, pending if exclude_self else None, radius, max_bytes)
         out_d[pending], out_i[pending] = d, i
     return out_d, out_i
+
+
+def _kdtree_search(
+    query: torch.Tensor, ref: torch.Tensor, k: int, radius: float | None, exclude_self: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """scipy cKDTree search in float64; the query's own index is dropped (or the farthest hit when duplicates
+    of the query crowd it out), then distances are recomputed in the query dtype."""
+    m = query.shape[0]
+    if m == 0 or k == 0:
+        return query.new_empty((m, k)), torch.empty((m, k), dtype=torch.int64)
+    ref64 = ref.detach().double().numpy()
+    tree = cKDTree(ref64)
+    q64 = ref64 if exclude_self else query.detach().double().numpy()
+    wanted = k + int(exclude_self)
+    bound = math.inf if radius is None else radius
+    d, i = tree.query(q64, wanted, distance_upper_bound=bound, workers=max(1, torch.get_num_threads()))
+    d = np.asarray(d, dtype=np.float64).reshape(m, wanted)
+    i = np.asarray(i, dtype=np.int64).reshape(m, wanted)
+    if exclude_self:
+        drop = i == np.arange(m)[:, None]
+        drop[~drop.any(axis=1), -1] = True
+        keep = ~drop
+        d, i = d[keep].reshape(m, k), i[keep].reshape(m, k)
+    found = np.isfinite(d)
+    if radius is not None:
+        found &= d < radius
+    idx = torch.from_numpy(np.where(found, i, -1))
+    diff = ref[idx.clamp_min(0)] - query.unsqueeze(1)
+    dist = (diff * diff).sum(dim=2).masked_fill(idx < 0, math.inf)
+    return dist, idx
 
 
 def _initial_cell_size(query: torch.Tensor, ref: torch.Tensor, k: int, exclude_self: bool) -> float:

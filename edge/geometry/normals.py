@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
+from scipy import sparse
+from scipy.sparse import csgraph
 
 from edge.geometry.knn import knn
+
+
+_EIGH_BATCH = 32768
+"""Largest batch per eigen-decomposition call: cuSOLVER's batched syev failed with an internal error on 100k
+3x3 float64 matrices (torch 2.11, CUDA 13, H100)."""
 
 
 def local_pca(points: torch.Tensor, neighbors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -12,7 +20,10 @@ def local_pca(points: torch.Tensor, neighbors: torch.Tensor) -> tuple[torch.Tens
     nbr = points[neighbors].double()
     centered = nbr - nbr.mean(dim=1, keepdim=True)
     cov = centered.transpose(1, 2) @ centered / max(1, nbr.shape[1])
-    return torch.linalg.eigh(cov)
+    if cov.shape[0] <= _EIGH_BATCH:
+        return torch.linalg.eigh(cov)
+    parts = [torch.linalg.eigh(block) for block in cov.split(_EIGH_BATCH)]
+    return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
 
 
 def surface_variation(eigenvalues: torch.Tensor) -> torch.Tensor:
@@ -55,8 +66,17 @@ def propagate_orientation(points: torch.Tensor, normals: torch.Tensor, neighbors
     normal must point outwards on a closed surface. Every round, the points adjacent to the
     last oriented front take the sign that agrees with the vote ``sum n_j . n_i`` of their
     already-oriented neighbours (near-parallel neighbours weigh most, as in Hoppe et al.'s
-    spanning-tree propagation). Work is O(N k) in total plus a few small ops per round.
+    spanning-tree propagation). Work is O(N k) in total plus a few small ops per round. On CPU the rounds are
+    the breadth-first levels from scipy's graph search, swept in numpy (:func:`_propagate_by_levels`): the same
+    signs without a tensor round trip per level.
     """
+    if points.device.type == "cpu":
+        return _propagate_by_levels(points, normals, neighbors)
+    return _propagate_by_rounds(points, normals, neighbors)
+
+
+def _propagate_by_rounds(points: torch.Tensor, normals: torch.Tensor, neighbors: torch.Tensor) -> torch.Tensor:
+    """:func:`propagate_orientation` in tensor ops, one round per breadth-first level (the CUDA path)."""
     n = points.shape[0]
     device = points.device
     src = torch.arange(n, device=device).repeat_interleave(neighbors.shape[1])
@@ -95,12 +115,54 @@ def propagate_orientation(points: torch.Tensor, normals: torch.Tensor, neighbors
         oriented[front] = True
 
 
+def _propagate_by_levels(points: torch.Tensor, normals: torch.Tensor, neighbors: torch.Tensor) -> torch.Tensor:
+    """:func:`propagate_orientation` on CPU: one multi-source breadth-first search (a virtual root joined to
+    every component's seed) gives each point's round; each round's signs then follow from the votes of the
+    round before over the edges between them."""
+    n, k = neighbors.shape
+    pts = points.detach().numpy()
+    nrm = normals.detach().numpy()
+    src = np.repeat(np.arange(n), k)
+    dst = neighbors.reshape(-1).numpy()
+    keep = src != dst
+    src, dst = np.concatenate([src[keep], dst[keep]]), np.concatenate([dst[keep], src[keep]])
+    graph = sparse.csr_matrix((np.ones(src.size, dtype=np.int8), (src, dst)), shape=(n, n))
+    _, component = csgraph.connected_components(graph, directed=False)
+    outward = ((pts - pts.mean(axis=0, keepdims=True)) ** 2).sum(axis=1)
+    order = np.lexsort((np.arange(n), -outward, component))
+    first = np.ones(n, dtype=bool)
+    first[1:] = component[order[1:]] != component[order[:-1]]
+    seeds = order[first]
+    rooted = sparse.vstack([
+        sparse.hstack([graph, sparse.csr_matrix((n, 1), dtype=np.int8)]),
+        sparse.csr_matrix((np.ones(seeds.size, dtype=np.int8), (np.zeros(seeds.size, dtype=np.int64), seeds)), shape=(1, n + 1)),
+    ]).tocsr()
+    level = csgraph.shortest_path(rooted, directed=True, unweighted=True, indices=n)[:n].astype(np.int64)
+    sign = np.ones(n, dtype=nrm.dtype)
+    away = pts[seeds] - pts.mean(axis=0, keepdims=True)
+    sign[seeds] = np.where((nrm[seeds] * away).sum(axis=1) < 0, -1.0, 1.0)
+    forward = level[dst] == level[src] + 1
+    src, dst = src[forward], dst[forward]
+    by_level = np.argsort(level[dst], kind="stable")
+    src, dst = src[by_level], dst[by_level]
+    agreement = (nrm[src] * nrm[dst]).sum(axis=1)
+    bounds = np.searchsorted(level[dst], np.arange(2, int(level.max()) + 2))
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        vote = np.bincount(dst[lo:hi], weights=sign[src[lo:hi]] * agreement[lo:hi], minlength=n)
+        targets = np.unique(dst[lo:hi])
+        sign[targets] = np.where(vote[targets] < 0, -1.0, 1.0)
+    return normals * torch.from_numpy(sign).to(normals.dtype).unsqueeze(1)
+
+
 def orient_consistently(normals: torch.Tensor, neighbors: torch.Tensor, iterations: int = 8) -> torch.Tensor:
-    """Flip each normal that disagrees with the weighted majority of its neighbours, until stable."""
+    """Flip each normal that disagrees with the weighted majority of its neighbours, until stable.
+
+    A stable round changes nothing, so on CUDA all ``iterations`` rounds run without asking the host whether to
+    stop (no synchronisation); the CPU stops at the first stable round."""
     for _ in range(iterations):
         agreement = (normals.unsqueeze(1) * normals[neighbors]).sum(dim=2).sum(dim=1)
         flip = agreement < 0
-        if not bool(flip.any()):
+        if not normals.is_cuda and not bool(flip.any()):
             break
         normals = torch.where(flip.unsqueeze(1), -normals, normals)
     return normals

@@ -89,3 +89,13 @@ def test_radius_knn_returns_the_nearest_within_radius_padded() -> None:
     expected = np.where(np.isfinite(expected), expected**2, np.inf)
     np.testing.assert_allclose(dist.double().numpy(), expected, rtol=1e-5, atol=1e-6)
     assert torch.equal(idx < 0, torch.isinf(dist))
+
+
+def test_brute_force_search_used_for_small_gpu_frames_equals_kdtree() -> None:
+    from edge.geometry.knn import _brute_force
+
+    points, _ = torus(3000)
+    dist, idx = _brute_force(points, points, 10, torch.arange(3000), None, 1 << 20)
+    expected, _ = cKDTree(points.double().numpy()).query(points.double().numpy(), 11)
+    np.testing.assert_allclose(dist.double().numpy(), expected[:, 1:] ** 2, rtol=1e-5, atol=1e-6)
+    assert not (idx == torch.arange(3000).unsqueeze(1)).any()

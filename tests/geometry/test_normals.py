@@ -6,7 +6,8 @@ import numpy as np
 import torch
 
 from edge.geometry.knn import knn
-from edge.geometry.normals import estimate_normals
+from edge.geometry.normals import _propagate_by_levels, _propagate_by_rounds, estimate_normals, local_pca
+from tests.geometry.conftest import torus
 
 
 def neighbour_agreement(normals: torch.Tensor, points: torch.Tensor, k: int = 10) -> float:
@@ -39,3 +40,14 @@ def test_normals_face_the_viewpoint_when_given() -> None:
     points = torch.cat([torch.rand(500, 2), torch.zeros(500, 1)], dim=1)
     normals = estimate_normals(points, 10, viewpoint=torch.tensor([0.5, 0.5, -3.0]))
     assert bool((normals[:, 2] < -0.99).all())
+
+
+def test_cpu_level_sweep_orients_like_the_tensor_rounds_on_several_components() -> None:
+    first, _ = torus(3000)
+    second, _ = torus(2000, seed=3, big=8.0, small=3.0)
+    points = torch.cat([first, second + torch.tensor([200.0, 0.0, 0.0])])
+    _, neighbors = knn(points, points, 12)
+    unoriented = local_pca(points, neighbors)[1][:, :, 0].float()
+    levels = _propagate_by_levels(points, unoriented, neighbors)
+    rounds = _propagate_by_rounds(points, unoriented, neighbors)
+    assert torch.equal(levels, rounds)

@@ -23,6 +23,15 @@ def test_bench_inspect_reports_latency_stages_and_how_every_frame_was_decided(tr
         assert any("served by torch on cpu" in line for line in run["served_by"])
 
 
+def test_bench_inspect_profile_writes_a_chrome_trace_and_the_top_ops(trained_bundle, tmp_path, capsys) -> None:
+    trace = tmp_path / "prof" / "trace.json"
+    assert main(["bench", "inspect", "--bundle", str(trained_bundle), "--points", "3000", "--frames", "1",
+                 "--warmup", "0", "--threads", "1", "--profile", str(trace)]) == 0
+    events = json.loads(trace.read_text())["traceEvents"]
+    assert any(e.get("name") == "inspect_frame" for e in events)
+    assert "Self CPU" in trace.with_suffix(".txt").read_text()
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")
 def test_bench_inspect_on_cuda_without_cuda_is_a_clear_error(trained_bundle, capsys) -> None:
     assert main(["bench", "inspect", "--bundle", str(trained_bundle), "--device", "cuda"]) == 1
