@@ -10,6 +10,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from edge.errors import UsageError
 from edge.inspector import Inspector
 from edge.io import PointCloud, read_cloud
 from edge.verdict import Verdict
@@ -32,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Exit code 0 for PASS, 1 for FAIL or ERROR, so scripts can gate on it."""
     if args.sensitivity is not None and not 0.0 < args.sensitivity < 1.0:
-        raise ValueError(f"--sensitivity must lie strictly between 0 and 1, got {args.sensitivity}")
+        raise UsageError(f"--sensitivity must lie strictly between 0 and 1, got {args.sensitivity}")
     inspector = Inspector.from_bundle(args.bundle, args.device)
     if args.sensitivity is not None:
         inspector.set_sensitivity(args.sensitivity)

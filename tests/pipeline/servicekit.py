@@ -41,6 +41,10 @@ class StubInspector:
         self.bundle_id = bundle_id
         self.bundle_sha256 = "f" * 64
         self.delay = delay
+        self.sensitivity = 0.5
+
+    def set_sensitivity(self, value: float) -> None:
+        self.sensitivity = value
 
     def inspect(self, points: np.ndarray) -> Verdict:
         if points[0, 0] == RAISE_MARK:

@@ -12,6 +12,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from edge.errors import UsageError
 from edge.cli.progress import progress
 from edge.inspector import Inspector
 from trainer.evaluate.bundle_tester import FileResult, TestReport, folder_items, layout_items, run_test
@@ -43,14 +44,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """0 when every file got a verdict (PASS or FAIL); 1 when any is ERROR."""
     if args.sensitivity is not None and not 0.0 < args.sensitivity < 1.0:
-        raise ValueError(f"--sensitivity must lie strictly between 0 and 1, got {args.sensitivity}")
+        raise UsageError(f"--sensitivity must lie strictly between 0 and 1, got {args.sensitivity}")
     if args.format == "folder":
         if not (args.paths or args.good or args.bad):
-            raise ValueError("name at least one PATH, --good DIR or --bad DIR to test")
+            raise UsageError("name at least one PATH, --good DIR or --bad DIR to test")
         items = folder_items(args.paths, args.good, args.bad)
     else:
         if args.good or args.bad:
-            raise ValueError(f"--good/--bad are for --format folder; --format {args.format} labels by file name")
+            raise UsageError(f"--good/--bad are for --format folder; --format {args.format} labels by file name")
         items = layout_items(args.paths, args.format)
     inspector = Inspector.from_bundle(args.bundle, args.device)
     if args.sensitivity is not None:
