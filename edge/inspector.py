@@ -34,7 +34,7 @@ from edge.preprocess import Preprocessed, preprocess
 from edge.runtime.base import BACKENDS
 from edge.runtime.select import load_networks
 from edge.scoring.calibration import Calibration, is_anomalous
-from edge.scoring.deviation import missing_evidence, surface_deviation
+from edge.scoring.deviation import ViewModel, missing_evidence, surface_deviation
 from edge.scoring.fusion import FusionModel
 from edge.scoring.missing_regions import find_missing_regions
 from edge.scoring.reconstruction import ShapeFrame, reconstruct, reconstruction_scores
@@ -291,8 +291,10 @@ class Inspector:
             return zeros, zeros, 1.0
         template, normals = self.model.template, self.model.template_normals
         deviation = surface_deviation(aligned, template, normals, patch_radius=dev.patch_radius_voxels * self.voxel)
+        view = ViewModel(dev.view_cell_voxels * self.voxel, dev.view_depth_voxels * self.voxel) if dev.visibility else None
         missing, _, coverage = missing_evidence(
-            aligned, template, normals, gap_radius=dev.gap_radius_voxels * self.voxel, full_coverage=dev.full_coverage
+            aligned, template, normals, gap_radius=dev.gap_radius_voxels * self.voxel, full_coverage=dev.full_coverage,
+            view=view,
         )
         return deviation, missing, coverage
 

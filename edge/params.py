@@ -65,6 +65,13 @@ class DeviationParams(_Strict):
     patch_radius_voxels: PositiveFloat = 1.0
     gap_radius_voxels: PositiveFloat = 3.0
     full_coverage: float = Field(0.85, gt=0.0, le=1.0)
+    visibility: bool = Field(
+        True,
+        description="below full_coverage, count missing material only where the template is visible from the "
+        "scan's estimated viewing direction (edge/geometry/visibility.py)",
+    )
+    view_cell_voxels: PositiveFloat = Field(2.5, description="z-buffer cell of the visibility model")
+    view_depth_voxels: PositiveFloat = Field(2.5, description="depth behind a cell's front point still visible")
 
 
 class ReconstructionParams(_Strict):
