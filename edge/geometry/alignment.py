@@ -158,12 +158,14 @@ def icp(
     if method == "point_to_plane":
         normals = target_normals[keep].to(tgt) if target_normals is not None else estimate_normals(tgt)
     transform = (_identity(source) if init is None else init.to(source.device, torch.float64)).unsqueeze(0)
-    total = 0
+    total = torch.zeros(1, dtype=torch.int64, device=source.device)
     rmse = fitness = torch.zeros(1, dtype=torch.float64, device=source.device)
     for distance in schedule:
         transform, rmse, fitness, steps = _icp_batch(src, tgt, normals, transform, distance, max_iterations, tolerance)
-        total += steps
-    return Alignment(transform=transform[0].to(source.dtype), rmse=float(rmse[0]), fitness=float(fitness[0]), iterations=total)
+        total = total + steps
+    return Alignment(
+        transform=transform[0].to(source.dtype), rmse=float(rmse[0]), fitness=float(fitness[0]), iterations=int(total[0])
+    )
 
 
 def coarse_pca(
@@ -285,41 +287,57 @@ def _icp_batch(
     distance: float,
     max_iterations: int,
     tolerance: float,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
-    """ICP of one source against one target from B initial transforms (B, 4, 4) at once.
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Robust ICP of one source against one target from B initial transforms (B, 4, 4) at once.
 
-    Point-to-plane when ``normals`` is given, else point-to-point. Returns the refined transforms,
-    their inlier RMSE and fitness (B,) evaluated at the returned transforms, and the number of
-    updates applied (the batch stops once every member has converged).
+    Point-to-plane when ``normals`` is given, else point-to-point. Pairs farther than ``distance`` are dropped
+    and the rest Tukey-weighted (biweight with cut-off ``distance`` on the residual), so a defect or clutter
+    pulls the pose little. The loop has a fixed count, ``max_iterations``: a member whose update falls below
+    ``tolerance`` is masked (keeps its transform) instead of ending the loop, so on CUDA no value is read back
+    to the host inside it; on the CPU, where reading back costs nothing, the loop ends once every member has
+    converged. Returns the refined transforms, their inlier RMSE and fitness (B,) at the returned transforms,
+    and the number of updates applied to each member (B,).
     """
     n_batch, n_src = transforms.shape[0], src.shape[0]
     src64 = src.double()
     radius = torch.sqrt(((src64 - src64.mean(dim=0)) ** 2).sum(dim=1).mean()).clamp(min=1e-12)
     tgt64 = tgt.double()
     normals64 = normals.double() if normals is not None else None
-    steps, converged = 0, False
-    while True:
+    identity = _identity(src).expand(n_batch, 4, 4)
+    active = torch.ones(n_batch, dtype=torch.bool, device=src.device)
+    steps = torch.zeros(n_batch, dtype=torch.int64, device=src.device)
+    early_exit = src.device.type == "cpu"
+    for _ in range(max_iterations):
         moved = apply_transform(src64.unsqueeze(0), transforms)
         d2, idx = knn(moved.reshape(-1, 3).to(tgt.dtype), tgt, 1)
         d2, idx = d2.reshape(n_batch, n_src).double(), idx.reshape(n_batch, n_src)
         inlier = d2 <= distance**2
-        weight = inlier.double()
-        count = weight.sum(dim=1)
-        rmse = torch.sqrt((d2 * weight).sum(dim=1) / count.clamp(min=1))
-        fitness = count / n_src
-        if converged or steps >= max_iterations or bool((count < 6).all()):
-            return transforms, rmse, fitness, steps
         matched = tgt64[idx]
+        if normals64 is None:
+            residual2 = d2
+        else:
+            residual2 = (((matched - moved) * normals64[idx]).sum(dim=2)) ** 2
+        weight = torch.where(inlier, (1.0 - residual2 / distance**2).clamp_min(0) ** 2, torch.zeros_like(d2))
+        usable = active & (inlier.sum(dim=1) >= 6)
         if normals64 is None:
             update = _kabsch(moved, matched, weight)
         else:
             update = _point_to_plane_step(moved, matched, normals64[idx], weight)
-        update = torch.where((count >= 6).view(-1, 1, 1), update, _identity(src).expand_as(update))
+        update = torch.where(usable.view(-1, 1, 1), update, identity)
         transforms = update @ transforms
-        steps += 1
+        steps = steps + usable.long()
         angle = torch.arccos(((update[:, 0, 0] + update[:, 1, 1] + update[:, 2, 2] - 1) / 2).clamp(-1, 1))
         shift = update[:, :3, 3].norm(dim=1) / radius
-        converged = bool(((angle < tolerance) & (shift < tolerance)).all())
+        active = usable & ~((angle < tolerance) & (shift < tolerance))
+        if early_exit and not bool(active.any()):
+            break
+    moved = apply_transform(src64.unsqueeze(0), transforms)
+    d2, _ = knn(moved.reshape(-1, 3).to(tgt.dtype), tgt, 1)
+    d2 = d2.reshape(n_batch, n_src).double()
+    weight = (d2 <= distance**2).double()
+    count = weight.sum(dim=1)
+    rmse = torch.sqrt((d2 * weight).sum(dim=1) / count.clamp(min=1))
+    return transforms, rmse, count / n_src, steps
 
 
 def _point_to_plane_step(p: torch.Tensor, q: torch.Tensor, n: torch.Tensor, w: torch.Tensor) -> torch.Tensor:

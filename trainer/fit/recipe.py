@@ -37,7 +37,7 @@ from edge.scoring.calibration import Calibration, fit_calibration
 from edge.scoring.fusion import BRANCHES, FusionModel
 from edge.scoring.reconstruction import ShapeFrame
 from trainer.data.defects import DEFECT_KINDS, apply_defect
-from trainer.fit.augment import augment
+from trainer.fit.augment import augment, single_view
 from trainer.fit.coreset import greedy_coreset
 from trainer.fit.dusnet import DusNetOptions, fine_tune_dusnet
 from trainer.fit.fusion import FusionFit, FusionOptions, fit_fusion, refit_ocsvm
@@ -53,6 +53,10 @@ class TrainOptions:
     target_points: int = 12000
     augmentations: int = 2
     held_out_copies: int = 2
+    views: int = 2
+    """Single views (:func:`trainer.fit.augment.single_view`) of each training scan added to the memory bank, and
+    of each held-back scan added to the calibration's normal scans: a recipe trained on full scans then knows
+    the border of a one-sided scan as normal (dev-views, Real3D-AD)."""
     densities: tuple[float, ...] = (2.0, 1.0)
     """The memory bank's augmented copies cycle through these scan densities relative to the training scans, so
     a recipe also accepts a good part scanned at a finer pitch (``augment(density=...)``). Held-back scans keep
@@ -157,6 +161,8 @@ def scan_descriptors(scan: torch.Tensor, params: InspectorParams, options: Train
     voxel = params.preprocess.voxel_size
     copies = [scan] + [preprocess(augment(scan, rng, voxel, density=_density(options, j)), params.preprocess).points
                        for j in range(options.augmentations)]
+    copies += [preprocess(single_view(augment(scan, rng, voxel), rng, voxel), params.preprocess).points
+               for _ in range(options.views)]
     return torch.cat([describe(copy, params.features, voxel, encoder=encoder).vectors for copy in copies])
 
 
@@ -319,6 +325,8 @@ def _held_out(clouds: list[torch.Tensor], gridded: list[torch.Tensor], descripto
             model = fit_model([gridded[j] for j in others], [descriptors[j] for j in others], params, options, learned)
             held_out.append(HeldOut(model, clouds[i]))
             held_out += [HeldOut(model, augment(clouds[i], rng, voxel)) for _ in range(options.held_out_copies)]
+            held_out += [HeldOut(model, single_view(augment(clouds[i], rng, voxel), rng, voxel))
+                         for _ in range(options.views)]
             folds.append((model, clouds[i]))
     for model, cloud in folds:
         for kind in options.validation_defects:
