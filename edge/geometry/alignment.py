@@ -91,7 +91,8 @@ def align(
         if coarse == "pca":
             pose = coarse_pca(src_down, tgt_down, max_correspondence_distance=4.0 * voxel, seed=seed)
         else:
-            pose = coarse_fpfh(src_down, tgt_down, voxel_size=voxel, hypotheses=ransac_hypotheses, seed=seed)
+            found = fpfh_hypotheses(src_down, tgt_down, voxel_size=voxel, hypotheses=ransac_hypotheses, seed=seed)
+            pose = _verified(src_down, tgt_down, torch.cat([_identity(source).unsqueeze(0), found.double()]), voxel)
         start = pose.to(torch.float64) @ start
     schedule = max_correspondence_distance if max_correspondence_distance is not None else (2.0 * voxel, voxel, 0.4 * voxel)
     return icp(
@@ -107,6 +108,14 @@ def align(
         max_target_points=max_target_points,
         seed=seed,
     )
+
+
+def _verified(source: torch.Tensor, target: torch.Tensor, poses: torch.Tensor, voxel: float) -> torch.Tensor:
+    """The pose among ``poses`` (K, 4, 4) that fits best after a short point-to-point ICP from each at once: the
+    largest share of source points within 2 voxels of the target, ties broken by the lower RMSE."""
+    refined, rmse, fitness, _ = _icp_batch(source, target, None, poses.double(), 2.0 * voxel, 10, 0.0)
+    score = fitness - 1e-6 * rmse / voxel
+    return refined[int(torch.argmax(score))]
 
 
 def icp(
@@ -237,6 +246,40 @@ def coarse_fpfh(
     if source.shape[0] < 3 or target.shape[0] < 3:
         raise ValueError("coarse_fpfh needs at least 3 points in each cloud")
     threshold = inlier_distance if inlier_distance is not None else 1.5 * voxel_size
+    ps, pt = _fpfh_matches(source, target, voxel_size)
+    hypotheses_, _ = _ransac(ps, pt, voxel_size, hypotheses, batch, threshold, edge_similarity, 1, seed)
+    return _refit(ps, pt, hypotheses_[0], threshold, refits).to(source.dtype)
+
+
+def fpfh_hypotheses(
+    source: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    voxel_size: float,
+    keep: int = 8,
+    hypotheses: int = 20000,
+    batch: int = 2048,
+    edge_similarity: float = 0.9,
+    refits: int = 3,
+    seed: int = 0,
+) -> torch.Tensor:
+    """The ``keep`` best RANSAC poses (K, 4, 4) of :func:`coarse_fpfh`, each refitted on its inliers.
+
+    Correspondence counts alone mislead on a single view of a symmetric part (many poses explain a few
+    matches), so :func:`align` verifies each hypothesis by a short ICP and keeps the one that fits best.
+    """
+    _check_cloud(source, "source")
+    _check_cloud(target, "target")
+    if source.shape[0] < 3 or target.shape[0] < 3:
+        raise ValueError("fpfh_hypotheses needs at least 3 points in each cloud")
+    threshold = 1.5 * voxel_size
+    ps, pt = _fpfh_matches(source, target, voxel_size)
+    found, _ = _ransac(ps, pt, voxel_size, hypotheses, batch, threshold, edge_similarity, keep, seed)
+    return torch.stack([_refit(ps, pt, pose, threshold, refits) for pose in found]).to(source.dtype)
+
+
+def _fpfh_matches(source: torch.Tensor, target: torch.Tensor, voxel_size: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Matched points (C, 3) each, float64: mutual FPFH nearest neighbours (all forward ones when under ten)."""
     radius = 5.0 * voxel_size
     src_feat = fpfh(source, estimate_normals(source, k=min(30, source.shape[0])), radius=radius)
     tgt_feat = fpfh(target, estimate_normals(target, k=min(30, target.shape[0])), radius=radius)
@@ -246,14 +289,18 @@ def coarse_fpfh(
     mutual = bwd[fwd] == src_idx
     if int(mutual.sum()) >= 10:
         src_idx, fwd = src_idx[mutual], fwd[mutual]
-    ps, pt = source[src_idx].double(), target[fwd].double()
+    return source[src_idx].double(), target[fwd].double()
 
+
+def _ransac(ps: torch.Tensor, pt: torch.Tensor, voxel_size: float, hypotheses: int, batch: int, threshold: float,
+            edge_similarity: float, keep: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``keep`` best 3-point RANSAC fits (K, 4, 4) of matches ``ps`` -> ``pt`` and their scores (K,)."""
     generator = torch.Generator().manual_seed(seed)
-    best_score = torch.tensor(-math.inf, dtype=torch.float64, device=source.device)
-    best = _identity(source)
+    best_scores = torch.full((1,), -math.inf, dtype=torch.float64, device=ps.device)
+    best = _identity(ps).unsqueeze(0)
     for start in range(0, hypotheses, batch):
         count = min(batch, hypotheses - start)
-        sample = torch.randint(0, ps.shape[0], (count, 3), generator=generator).to(source.device)
+        sample = torch.randint(0, ps.shape[0], (count, 3), generator=generator).to(ps.device)
         a, b = ps[sample], pt[sample]
         edges = [(0, 1), (1, 2), (0, 2)]
         la = torch.stack([(a[:, i] - a[:, j]).norm(dim=1) for i, j in edges], dim=1)
@@ -266,17 +313,22 @@ def coarse_fpfh(
         inlier = d2 <= threshold**2
         count_in = inlier.sum(dim=1)
         rmse = torch.sqrt((d2 * inlier).sum(dim=1) / count_in.clamp(min=1))
-        score = count_in.double() - rmse / threshold
-        top = int(torch.argmax(score))
-        if score[top] > best_score:
-            best_score, best = score[top], fits[top]
+        scores = torch.cat([best_scores, count_in.double() - rmse / threshold])
+        poses = torch.cat([best, fits])
+        top = torch.topk(scores, min(keep, scores.shape[0])).indices
+        best_scores, best = scores[top], poses[top]
+    return best, best_scores
+
+
+def _refit(ps: torch.Tensor, pt: torch.Tensor, pose: torch.Tensor, threshold: float, refits: int) -> torch.Tensor:
+    """``pose`` refitted in closed form on its inlier matches, ``refits`` times."""
     for _ in range(refits):
-        d2 = ((apply_transform(ps, best) - pt) ** 2).sum(dim=1)
+        d2 = ((apply_transform(ps, pose) - pt) ** 2).sum(dim=1)
         inlier = d2 <= threshold**2
         if int(inlier.sum()) < 3:
             break
-        best = _kabsch(ps[inlier].unsqueeze(0), pt[inlier].unsqueeze(0))[0]
-    return best.to(source.dtype)
+        pose = _kabsch(ps[inlier].unsqueeze(0), pt[inlier].unsqueeze(0))[0]
+    return pose
 
 
 def _icp_batch(

@@ -59,14 +59,32 @@ def cone_directions(axis: torch.Tensor, half_angle: float, count: int) -> torch.
     return torch.cat([axis.unsqueeze(0), local + cos_t.unsqueeze(1) * axis]).float()
 
 
-def visible_from(points: torch.Tensor, directions: torch.Tensor, *, cell: float, depth_tolerance: float) -> torch.Tensor:
-    """Mask (D, N): whether each of ``points`` (N, 3) is visible from far away along each of ``directions`` (D, 3)."""
+def visible_from(
+    points: torch.Tensor,
+    directions: torch.Tensor,
+    *,
+    cell: float,
+    depth_tolerance: float,
+    normals: torch.Tensor | None = None,
+    max_slope: float = 2.0,
+) -> torch.Tensor:
+    """Mask (D, N): whether each of ``points`` (N, 3) is visible from far away along each of ``directions`` (D, 3).
+
+    A surface inclined to the view spans a depth range of ``cell * tan(inclination)`` within one cell, so with
+    ``normals`` (N, 3) each point's tolerance grows by that much (the slope capped at ``max_slope``): a steep
+    but visible flank is not hidden by its own front-most point.
+    """
     if not (cell > 0 and depth_tolerance >= 0):
         raise ValueError(f"cell must be positive and depth_tolerance non-negative, got {cell}, {depth_tolerance}")
     dirs = torch.nn.functional.normalize(directions.to(points).double(), dim=1)
     u, v = _tangent_basis(dirs)
     p = points.double()
     height = dirs @ p.T
+    tolerance = torch.full_like(height, depth_tolerance)
+    if normals is not None:
+        cos = (dirs @ normals.double().T).abs().clamp(1e-6, 1.0)
+        slope = ((1.0 - cos * cos).sqrt() / cos).clamp(max=max_slope)
+        tolerance = tolerance + cell * slope
     x = torch.floor((u @ p.T - (u @ p.T).amin(dim=1, keepdim=True)) / cell).long()
     y = torch.floor((v @ p.T - (v @ p.T).amin(dim=1, keepdim=True)) / cell).long()
     width = int(y.max()) + 1
@@ -75,7 +93,7 @@ def visible_from(points: torch.Tensor, directions: torch.Tensor, *, cell: float,
     front = height.new_full((dirs.shape[0] * rows,), -math.inf).scatter_reduce(
         0, key, height.reshape(-1), reduce="amax"
     )
-    return height >= front[key].reshape(height.shape) - depth_tolerance
+    return height >= front[key].reshape(height.shape) - tolerance
 
 
 def estimate_view(
@@ -89,25 +107,28 @@ def estimate_view(
     refinements: int = 64,
     direction: torch.Tensor | None = None,
     covered: torch.Tensor | None = None,
+    normals: torch.Tensor | None = None,
 ) -> ViewEstimate:
     """The viewing direction of an aligned single-view ``scan`` (N, 3) and the ``template`` (T, 3) points visible
     from it. A template point is covered when a scan point lies within ``cover_radius``. ``direction`` (3,),
     when the scanner reports it (in the template's frame), replaces the search. ``covered`` (T,) may pass the
-    covered mask when the caller already has it."""
+    covered mask when the caller already has it, ``normals`` (T, 3) the template's normals (see :func:`visible_from`)."""
     if covered is None:
         d2, _ = knn(template, scan, 1)
         covered = d2[:, 0] <= cover_radius * cover_radius
     if direction is not None:
         dirs = torch.nn.functional.normalize(direction.to(template).reshape(1, 3), dim=1)
-        return _best(template, dirs, covered, cell, depth_tolerance)
-    coarse = _best(template, sphere_directions(candidates, device=template.device), covered, cell, depth_tolerance)
+        return _best(template, dirs, covered, cell, depth_tolerance, normals)
+    everywhere = sphere_directions(candidates, device=template.device)
+    coarse = _best(template, everywhere, covered, cell, depth_tolerance, normals)
     spacing = math.sqrt(4.0 * math.pi / candidates)
     fine = cone_directions(coarse.direction, 1.5 * spacing, refinements)
-    return _best(template, fine, covered, cell, depth_tolerance)
+    return _best(template, fine, covered, cell, depth_tolerance, normals)
 
 
-def _best(template: torch.Tensor, dirs: torch.Tensor, covered: torch.Tensor, cell: float, tol: float) -> ViewEstimate:
-    visible = visible_from(template, dirs, cell=cell, depth_tolerance=tol)
+def _best(template: torch.Tensor, dirs: torch.Tensor, covered: torch.Tensor, cell: float, tol: float,
+          normals: torch.Tensor | None) -> ViewEstimate:
+    visible = visible_from(template, dirs, cell=cell, depth_tolerance=tol, normals=normals)
     both = (visible & covered).sum(dim=1).double()
     f1 = 2.0 * both / (visible.sum(dim=1) + covered.sum()).double().clamp_min(1)
     top = int(torch.argmax(f1))

@@ -84,7 +84,7 @@ def missing_evidence(
     if partial and view is not None:
         visible = estimate_view(
             template, points, cell=view.cell, depth_tolerance=view.depth_tolerance, cover_radius=gap_radius,
-            direction=view.direction, covered=~is_gap,
+            direction=view.direction, covered=~is_gap, normals=template_normals,
         ).visible
         is_gap = is_gap & visible
         coverage = float(1.0 - is_gap.float().sum() / visible.float().sum().clamp_min(1))
