@@ -4,8 +4,10 @@ Training evaluation, the CLI and the edge service all inspect through this class
 what runs on the line. Follow :meth:`Inspector.inspect` to find every stage:
 
 1. :func:`edge.preprocess.preprocess` - finite points, voxel grid, optional outlier removal
-2. :meth:`Inspector._align` - rigid alignment to the recipe's template (:mod:`edge.geometry.alignment`)
-3. :mod:`edge.scoring.deviation` - distance to the template surface and missing material
+2. :meth:`Inspector._align` - rigid alignment to the recipe's template (:mod:`edge.geometry.alignment`); a
+   global stage (FPFH hypotheses verified by ICP) when the recipe's pose is free or the fixtured fit fails
+3. :mod:`edge.scoring.deviation` - distance to the template surface and missing material, judged on the template's
+   part visible from the scan's viewing direction when the scan is a single view (:mod:`edge.geometry.visibility`)
 4. :func:`edge.features.describe` - normals, multi-scale FPFH, AGCS groups, Group3AD encoder features
 5. :func:`edge.features.feature_point_scores` - memory-bank distance per group, spread to its points
 6. :meth:`Inspector._reconstruct` - DUS-Net reconstruction distance (:mod:`edge.scoring.reconstruction`) and
@@ -217,10 +219,18 @@ class Inspector:
         if pre.points.shape[0] < minimum:
             raise InspectionError(f"only {pre.points.shape[0]} points after preprocessing, need at least {minimum}")
         with timer.stage("align"):
-            aligned = self._align(pre.points)
+            aligned = self._align(pre.points, params.alignment.coarse)
         with timer.stage("deviation"):
             deviation, missing, coverage = self._deviation(aligned)
         fitness = self._fitness(deviation)
+        fallback = params.alignment.fallback
+        if fitness < params.alignment.min_fitness and params.alignment.coarse == "none" and fallback != "none":
+            with timer.stage("align_global"):
+                retry = self._align(pre.points, fallback)
+                retried = self._deviation(retry)
+                if self._fitness(retried[0]) > fitness:
+                    aligned, (deviation, missing, coverage) = retry, retried
+                    fitness = self._fitness(deviation)
         if fitness < params.alignment.min_fitness:
             raise InspectionError(
                 f"scan does not match the template ({fitness:.0%} of its points lie near it, need "
@@ -261,7 +271,8 @@ class Inspector:
         )
         return distance, missing.scores
 
-    def _align(self, points: torch.Tensor) -> torch.Tensor:
+    def _align(self, points: torch.Tensor, coarse: str) -> torch.Tensor:
+        """The scan in the template's frame: ``coarse`` global stage (``none`` for a fixtured part), then ICP."""
         alignment = self.params.alignment
         if not alignment.enabled:
             return points
@@ -269,7 +280,7 @@ class Inspector:
             points,
             self.model.template,
             target_normals=self.model.template_normals,
-            coarse=alignment.coarse,
+            coarse=coarse,  # type: ignore[arg-type]
             voxel_size=self.voxel,
             max_correspondence_distance=(alignment.max_distance_voxels * self.voxel, 2.0 * self.voxel, self.voxel),
             max_iterations=alignment.iterations,

@@ -27,6 +27,11 @@ class AlignmentParams(_Strict):
 
     enabled: bool = True
     coarse: Literal["none", "pca", "fpfh"] = Field("none", description="'none' for fixtured parts (small pose error)")
+    fallback: Literal["none", "pca", "fpfh"] = Field(
+        "fpfh",
+        description="global stage tried when a fixtured fit (coarse: none) leaves fewer than min_fitness of the "
+        "points on the template; the better fit is kept",
+    )
     max_distance_voxels: PositiveFloat = 8.0
     iterations: PositiveInt = 30
     tolerance: PositiveFloat = Field(1e-4, description="ICP stops when the update rotates less than this (radians)")
