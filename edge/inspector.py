@@ -31,72 +31,23 @@ from edge.features import describe, feature_point_scores, neighbour_count
 from edge.geometry.alignment import align, apply_transform
 from edge.geometry.knn import knn
 from edge.io.cloud import PointCloud
-from edge.params import InspectorParams
 from edge.preprocess import Preprocessed, preprocess
+from edge.recipe import BranchScales, Network, RecipeModel, model_from_bundle
 from edge.runtime.base import BACKENDS
 from edge.runtime.select import load_networks
 from edge.scoring.calibration import Calibration, is_anomalous
 from edge.scoring.deviation import ViewModel, missing_evidence, surface_deviation
 from edge.scoring.fusion import FusionModel
 from edge.scoring.missing_regions import find_missing_regions
-from edge.scoring.reconstruction import ShapeFrame, reconstruct, reconstruction_scores
+from edge.scoring.reconstruction import reconstruct, reconstruction_scores
 from edge.scoring.regions import extract_regions
 from edge.timing import StageTimer
 from edge.verdict import Decision, Verdict
 
 GOLDEN_TOLERANCE = 1e-3
 
-
-@dataclass(frozen=True)
-class BranchScales:
-    """Raw score of each branch that a normal part reaches at most (a high quantile): the fusion divides by it."""
-
-    feature: float = 1.0
-    deviation: float = 1.0
-    missing: float = 1.0
-    reconstruction: float = 1.0
-    recon_missing: float = 1.0
-
-    def to_dict(self) -> dict[str, float]:
-        return {
-            "feature": self.feature,
-            "deviation": self.deviation,
-            "missing": self.missing,
-            "reconstruction": self.reconstruction,
-            "recon_missing": self.recon_missing,
-        }
-
-
-Network = Callable[..., torch.Tensor]
-"""A loaded network: batched tensors in (in its spec's input order), one tensor out (see :mod:`edge.runtime`)."""
-
-
-@dataclass
-class RecipeModel:
-    """Everything a recipe has learned, in memory: what a bundle stores besides the golden sample.
-
-    ``networks`` are the learned networks by name (``down_net``, ``up_net``, ``group_encoder``), already on the
-    device they run on (each backend places its own); ``frame`` is the unit-sphere frame the DUS-Net works in.
-    """
-
-    params: InspectorParams
-    template: torch.Tensor
-    template_normals: torch.Tensor
-    bank: torch.Tensor
-    scales: BranchScales
-    calibration: Calibration | None
-    frame: ShapeFrame | None = None
-    networks: dict[str, Network] = field(default_factory=dict)
-    fusion: FusionModel | None = None
-
-    def to(self, device: torch.device) -> "RecipeModel":
-        return replace(
-            self,
-            template=self.template.to(device),
-            template_normals=self.template_normals.to(device),
-            bank=self.bank.to(device),
-            fusion=self.fusion.to(device) if self.fusion is not None else None,
-        )
+__all__ = ["Analysis", "BranchScales", "FusedScores", "InspectionError", "Inspector", "Network", "RecipeModel",
+           "model_from_bundle"]
 
 
 @dataclass
@@ -408,24 +359,6 @@ class Inspector:
         return Verdict(
             Decision.FAIL if anomalous else Decision.PASS, score, raw, regions=regions, point_scores=per_point
         )
-
-
-def model_from_bundle(bundle: Bundle, networks: dict[str, Network] | None = None) -> RecipeModel:
-    """The in-memory recipe of a verified bundle, with its ``networks`` as loaded by :mod:`edge.runtime`."""
-    m = bundle.manifest
-    try:
-        params = InspectorParams.model_validate(m.params)
-        calibration = Calibration(**m.calibration["object"])
-        scales = BranchScales(**m.calibration["scales"])
-        arrays = {name: torch.from_numpy(np.asarray(bundle.arrays[name], dtype=np.float32)) for name in ("template", "template_normals", "bank")}
-        frame = ShapeFrame(**m.calibration["frame"]) if m.calibration.get("frame") else None
-        fusion = FusionModel.from_manifest(m.calibration["fusion"], bundle.arrays) if m.calibration.get("fusion") else None
-    except (KeyError, TypeError, ValueError) as exc:
-        raise BundleError(f"{bundle.root}: bundle.yaml does not describe a usable recipe: {exc}") from None
-    return RecipeModel(
-        params, arrays["template"], arrays["template_normals"], arrays["bank"], scales, calibration,
-        frame=frame, networks=dict(networks or {}), fusion=fusion,
-    )
 
 
 def _as_tensor(cloud: PointCloud | np.ndarray | torch.Tensor, device: torch.device) -> torch.Tensor:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from edge.bundle import BundleError
+from edge.bundle import BundleError, load_bundle
 from edge.inspector import Inspector
 from edge.verdict import Decision, RegionKind
 from trainer.data import make_part, synthetic_sample
@@ -126,6 +126,13 @@ def test_bundle_loads_reproduces_its_golden_sample_and_scores_like_the_trained_m
     points = _scan(np.random.default_rng(5), "bulge")[0]
     assert loaded.inspect(points).raw_score == pytest.approx(inspector.inspect(points).raw_score, rel=1e-5)
     assert loaded.bundle_id.startswith("bracket-") and len(loaded.bundle_sha256) == 64
+
+
+def test_bundle_records_the_training_provenance(bundle: Path, trained) -> None:
+    provenance = load_bundle(bundle).manifest.provenance
+    assert len(provenance["training_scans"]) == 3
+    assert provenance["held_back_normal_scores"] == pytest.approx(trained.normal_scores, abs=1e-5)
+    assert provenance["fusion"]["method"] == "ocsvm"
 
 
 def test_tampered_memory_bank_is_refused_naming_the_file(bundle: Path, tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ calibration.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -116,6 +117,19 @@ class TrainedRecipe:
     variants: dict[str, FusionVariant] = field(default_factory=dict)
     fusion_fit: FusionFit | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    scans: list[dict[str, object]] = field(default_factory=list)
+
+    @property
+    def provenance(self) -> dict[str, object]:
+        """What ``bundle.yaml`` records of this training: the data, the held-back normal scores the threshold
+        came from, the fusion chosen and the time each training step took."""
+        fusion = self.model.fusion
+        return {
+            "training_scans": self.scans,
+            "held_back_normal_scores": [round(float(s), 6) for s in self.normal_scores],
+            "fusion": {"method": fusion.method, "branches": list(fusion.branches)} if fusion is not None else "scaled sum",
+            "timings_s": {k: round(v, 2) for k, v in self.timings.items()},
+        }
 
 
 def resolve_voxel_size(points: torch.Tensor, target_points: int) -> float:
@@ -273,6 +287,7 @@ def train_recipe(
         variants=variants,
         fusion_fit=main.fit if main is not None else None,
         timings=timings,
+        scans=[{"points": int(c.shape[0]), "sha256": hashlib.sha256(c.numpy().tobytes()).hexdigest()} for c in clouds],
     )
 
 
