@@ -4,9 +4,9 @@ Training evaluation, the CLI and the edge service all inspect through this class
 what runs on the line. Follow :meth:`Inspector.inspect` to find every stage:
 
 1. :func:`edge.preprocess.preprocess` - finite points, voxel grid, optional outlier removal
-2. :meth:`Inspector._align` - rigid alignment to the recipe's template (:mod:`edge.geometry.alignment`); a
+2. :func:`edge.stages.registration.register` - rigid alignment to the recipe's template (:mod:`edge.geometry.alignment`); a
    global stage (FPFH hypotheses verified by ICP) when the recipe's pose is free or the fixtured fit fails
-3. :mod:`edge.scoring.deviation` - distance to the template surface and missing material, judged on the template's
+3. :func:`edge.stages.template_fit.template_fit` - distance to the template surface and missing material, judged on the template's
    part visible from the scan's viewing direction when the scan is a single view (:mod:`edge.geometry.visibility`)
 4. :func:`edge.features.describe` - normals, multi-scale FPFH, AGCS groups, Group3AD encoder features
 5. :func:`edge.features.feature_point_scores` - memory-bank distance per group, spread to its points
@@ -28,7 +28,6 @@ import torch
 
 from edge.bundle import Bundle, BundleError, load_bundle
 from edge.features import describe, feature_point_scores, neighbour_count
-from edge.geometry.alignment import align, apply_transform
 from edge.geometry.knn import knn
 from edge.io.cloud import PointCloud
 from edge.preprocess import Preprocessed, preprocess
@@ -36,11 +35,11 @@ from edge.recipe import BranchScales, Network, RecipeModel, model_from_bundle
 from edge.runtime.base import BACKENDS
 from edge.runtime.select import load_networks
 from edge.scoring.calibration import Calibration, is_anomalous
-from edge.scoring.deviation import ViewModel, missing_evidence, surface_deviation
 from edge.scoring.fusion import FusionModel
 from edge.scoring.missing_regions import find_missing_regions
 from edge.scoring.reconstruction import reconstruct, reconstruction_scores
 from edge.scoring.regions import extract_regions
+from edge.stages.registration import register
 from edge.timing import StageTimer
 from edge.verdict import Decision, Verdict
 
@@ -169,22 +168,11 @@ class Inspector:
             minimum = max(minimum, params.reconstruction.groups)
         if pre.points.shape[0] < minimum:
             raise InspectionError(f"only {pre.points.shape[0]} points after preprocessing, need at least {minimum}")
-        with timer.stage("align"):
-            aligned = self._align(pre.points, params.alignment.coarse)
-        with timer.stage("deviation"):
-            deviation, missing, coverage = self._deviation(aligned)
-        fitness = self._fitness(deviation)
-        fallback = params.alignment.fallback
-        if fitness < params.alignment.min_fitness and params.alignment.coarse == "none" and fallback != "none":
-            with timer.stage("align_global"):
-                retry = self._align(pre.points, fallback)
-                retried = self._deviation(retry)
-                if self._fitness(retried[0]) > fitness:
-                    aligned, (deviation, missing, coverage) = retry, retried
-                    fitness = self._fitness(deviation)
-        if fitness < params.alignment.min_fitness:
+        registered = register(pre.points, self.model, timer)
+        aligned, fit = registered.aligned, registered.fit
+        if fit.fitness < params.alignment.min_fitness:
             raise InspectionError(
-                f"scan does not match the template ({fitness:.0%} of its points lie near it, need "
+                f"scan does not match the template ({fit.fitness:.0%} of its points lie near it, need "
                 f"{params.alignment.min_fitness:.0%}): wrong part, wrong recipe or pose outside the fixture's range"
             )
         with timer.stage("features"):
@@ -196,7 +184,8 @@ class Inspector:
         with timer.stage("reconstruction"):
             reconstruction, recon_missing = self._reconstruct(aligned)
         return Analysis(
-            pre, aligned, neighbors, feature, deviation, missing, coverage, fitness, reconstruction, recon_missing
+            pre, aligned, neighbors, feature, fit.deviation, fit.missing, fit.coverage, fit.fitness, reconstruction,
+            recon_missing,
         )
 
     def _encoder(self) -> tuple[Network, float] | None:
@@ -221,44 +210,6 @@ class Inspector:
             aligned, dense, radius=recon.missing_radius_voxels * self.voxel, min_cluster_points=recon.missing_min_points
         )
         return distance, missing.scores
-
-    def _align(self, points: torch.Tensor, coarse: str) -> torch.Tensor:
-        """The scan in the template's frame: ``coarse`` global stage (``none`` for a fixtured part), then ICP."""
-        alignment = self.params.alignment
-        if not alignment.enabled:
-            return points
-        result = align(
-            points,
-            self.model.template,
-            target_normals=self.model.template_normals,
-            coarse=coarse,  # type: ignore[arg-type]
-            voxel_size=self.voxel,
-            max_correspondence_distance=(alignment.max_distance_voxels * self.voxel, 2.0 * self.voxel, self.voxel),
-            max_iterations=alignment.iterations,
-            tolerance=alignment.tolerance,
-        )
-        return apply_transform(points, result.transform)
-
-    def _fitness(self, deviation: torch.Tensor) -> float:
-        """Share of points within the alignment's capture distance of the template (1 without a template)."""
-        if not self.params.deviation.enabled:
-            return 1.0
-        limit = self.params.alignment.fitness_distance_voxels * self.voxel
-        return float((deviation <= limit).float().mean())
-
-    def _deviation(self, aligned: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, float]:
-        dev = self.params.deviation
-        if not dev.enabled:
-            zeros = aligned.new_zeros(aligned.shape[0])
-            return zeros, zeros, 1.0
-        template, normals = self.model.template, self.model.template_normals
-        deviation = surface_deviation(aligned, template, normals, patch_radius=dev.patch_radius_voxels * self.voxel)
-        view = ViewModel(dev.view_cell_voxels * self.voxel, dev.view_depth_voxels * self.voxel) if dev.visibility else None
-        missing, _, coverage = missing_evidence(
-            aligned, template, normals, gap_radius=dev.gap_radius_voxels * self.voxel, full_coverage=dev.full_coverage,
-            view=view,
-        )
-        return deviation, missing, coverage
 
     def reconstruction_active(self) -> bool:
         """Whether this recipe scores with the DUS-Net (enabled, trained and shipped)."""
