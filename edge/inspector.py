@@ -4,10 +4,12 @@ Training evaluation, the CLI and the edge service all inspect through this class
 what runs on the line. Follow :meth:`Inspector.inspect` to find every stage:
 
 1. :func:`edge.preprocess.preprocess` - finite points, voxel grid, optional outlier removal
-2. :func:`edge.stages.registration.register` - rigid alignment to the recipe's template (:mod:`edge.geometry.alignment`); a
-   global stage (FPFH hypotheses verified by ICP) when the recipe's pose is free or the fixtured fit fails
-3. :func:`edge.stages.template_fit.template_fit` - distance to the template surface and missing material, judged on the template's
-   part visible from the scan's viewing direction when the scan is a single view (:mod:`edge.geometry.visibility`)
+2. :func:`edge.stages.registration.register` - rigid alignment to the recipe's template
+   (:mod:`edge.geometry.alignment`); a global stage (FPFH hypotheses verified by ICP) when the recipe's pose is
+   free or the fixtured fit fails
+3. :func:`edge.stages.template_fit.template_fit` - distance to the template surface and missing material, judged
+   on the template's part visible from the scan's viewing direction when the scan is a single view
+   (:mod:`edge.geometry.visibility`)
 4. :func:`edge.features.describe` - normals, multi-scale FPFH, AGCS groups, Group3AD encoder features
 5. :func:`edge.features.feature_point_scores` - memory-bank distance per group, spread to its points
 6. :meth:`Inspector._reconstruct` - DUS-Net reconstruction distance (:mod:`edge.scoring.reconstruction`) and

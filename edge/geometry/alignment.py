@@ -173,7 +173,10 @@ def icp(
         transform, rmse, fitness, steps = _icp_batch(src, tgt, normals, transform, distance, max_iterations, tolerance)
         total = total + steps
     return Alignment(
-        transform=transform[0].to(source.dtype), rmse=float(rmse[0]), fitness=float(fitness[0]), iterations=int(total[0])
+        transform=transform[0].to(source.dtype),
+        rmse=float(rmse[0]),
+        fitness=float(fitness[0]),
+        iterations=int(total[0]),
     )
 
 

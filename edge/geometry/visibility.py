@@ -112,7 +112,8 @@ def estimate_view(
     """The viewing direction of an aligned single-view ``scan`` (N, 3) and the ``template`` (T, 3) points visible
     from it. A template point is covered when a scan point lies within ``cover_radius``. ``direction`` (3,),
     when the scanner reports it (in the template's frame), replaces the search. ``covered`` (T,) may pass the
-    covered mask when the caller already has it, ``normals`` (T, 3) the template's normals (see :func:`visible_from`)."""
+    covered mask when the caller already has it, ``normals`` (T, 3) the template's normals (see
+    :func:`visible_from`)."""
     if covered is None:
         d2, _ = knn(template, scan, 1)
         covered = d2[:, 0] <= cover_radius * cover_radius
