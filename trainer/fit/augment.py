@@ -7,6 +7,7 @@ import math
 import numpy as np
 import torch
 
+from edge.geometry.normals import estimate_normals
 from edge.geometry.sampling import densify
 from edge.geometry.visibility import visible_from
 
@@ -48,16 +49,18 @@ def single_view(points: torch.Tensor, rng: np.random.Generator, voxel_size: floa
     Training scans are full 360-degree scans while a line scanner delivers one side (Real3D-AD's setting); the
     memory bank and the calibration need such views so that the border of a view, where the surface turns
     away from the scanner, is known as normal. Uses the Inspector's own visibility model
-    (:func:`edge.geometry.visibility.visible_from`); a direction that shows less than ``min_share`` of the
+    (:func:`edge.geometry.visibility.visible_from`, normals from 16 neighbours); a direction that shows less
+    than ``min_share`` of the
     points (a thin part seen edge-on) is redrawn, up to ten times.
     """
     finite = points[torch.isfinite(points).all(dim=1)]
+    normals = estimate_normals(finite, min(16, finite.shape[0]))
     visible = torch.ones(finite.shape[0], dtype=torch.bool, device=finite.device)
     for _ in range(10):
         direction = rng.normal(size=3)
         direction = torch.as_tensor(direction / np.linalg.norm(direction), dtype=finite.dtype, device=finite.device)
         visible = visible_from(finite, direction.unsqueeze(0), cell=cell_voxels * voxel_size,
-                               depth_tolerance=depth_voxels * voxel_size)[0]
+                               depth_tolerance=depth_voxels * voxel_size, normals=normals)[0]
         if float(visible.float().mean()) >= min_share:
             break
     return finite[visible]
