@@ -50,8 +50,7 @@ def single_view(points: torch.Tensor, rng: np.random.Generator, voxel_size: floa
     memory bank and the calibration need such views so that the border of a view, where the surface turns
     away from the scanner, is known as normal. Uses the Inspector's own visibility model
     (:func:`edge.geometry.visibility.visible_from`, normals from 16 neighbours); a direction that shows less
-    than ``min_share`` of the
-    points (a thin part seen edge-on) is redrawn, up to ten times.
+    than ``min_share`` of the points (a thin part seen edge-on) is redrawn, up to ten times.
     """
     finite = points[torch.isfinite(points).all(dim=1)]
     normals = estimate_normals(finite, min(16, finite.shape[0]))
