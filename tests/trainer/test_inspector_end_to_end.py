@@ -86,6 +86,8 @@ def test_every_stage_is_timed(inspector: Inspector) -> None:
     assert stages <= set(verdict.timing_ms) and verdict.timing_ms["total"] > 0
 
 
+@pytest.mark.xfail(strict=True, reason="issue 11 open: a recipe calibrated on full scans rejects a normal single "
+                   "view (missing-material noise at the view's border); docs/results/dev-views-i11.md")
 def test_a_single_view_of_a_normal_part_passes(inspector: Inspector) -> None:
     view = single_view(torch.as_tensor(_scan(np.random.default_rng(404))[0]), np.random.default_rng(5), 1.0)
     verdict = inspector.inspect(view)
