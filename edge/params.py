@@ -9,6 +9,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt
 
+from edge.errors import UsageError
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -139,9 +141,9 @@ def with_overrides(params: InspectorParams, overrides: dict[str, object]) -> Ins
         node = data
         for key in parents:
             if not isinstance(node.get(key), dict):
-                raise ValueError(f"unknown parameter section {dotted!r}")
+                raise UsageError(f"unknown parameter section {dotted!r}")
             node = node[key]
         if leaf not in node:
-            raise ValueError(f"unknown parameter {dotted!r}")
+            raise UsageError(f"unknown parameter {dotted!r}")
         node[leaf] = value
     return InspectorParams.model_validate(data)

@@ -174,7 +174,9 @@ def test_a_secured_endpoint_admits_only_basic256sha256_with_the_configured_user(
 
     try:
         wait_for(lambda: port_open(port), what="the secured bridge to listen")
-        assert asyncio.run(attempt("SignAndEncrypt", "s3cret")) == "running"
+        # the bridge listens before its first health write: the right login reads "running" once it is there
+        wait_for(lambda: asyncio.run(attempt("SignAndEncrypt", "s3cret")) == "running",
+                 what="Health/State over Basic256Sha256 with the configured user")
         assert asyncio.run(attempt(None, None)) != "running"
         assert asyncio.run(attempt("SignAndEncrypt", "wrong")) != "running"
     finally:

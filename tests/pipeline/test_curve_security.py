@@ -242,8 +242,9 @@ def test_station_with_an_open_endpoint_and_no_keys_fails_validation_naming_file_
     with pytest.raises(ConfigError) as info:
         load_config(path, environ={})
     message = str(info.value)
-    assert message.startswith(f"{path}: security.server_secret_key: required because endpoints.ingest "
-                              "(tcp://0.0.0.0:5555) is not loopback")
+    assert message.startswith(f"{path}: line ")
+    assert ("security.server_secret_key: required because endpoints.ingest (tcp://0.0.0.0:5555) is not loopback"
+            in message)
     assert "security.client_keys_dir: required" in message and "NAME.key_secret" in message
 
 
