@@ -12,7 +12,7 @@ torch.set_num_threads(1)
 
 def test_streaming_demo_answers_every_part_and_draws_failed_ones(tmp_path: Path, capsys) -> None:
     out = tmp_path / "demo"
-    code = main(["demo", "--parts", "8", "--defect-rate", "0.5", "--points", "6000", "--target-points", "3000",
+    code = main(["demo", "--parts", "8", "--defect-rate", "1.0", "--points", "6000", "--target-points", "3000",
                  "--train-scans", "3", "--threads", "1", "--timeout", "20", "--out", str(out)])
     text = capsys.readouterr().out
     assert code == 0, text
