@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
-import threading
 from pathlib import Path
 
+from edge.cli.lifecycle import stop_on_signals
 from edge.config import ConfigError, load_config
 from edge.logs import fields, setup_logging
 
@@ -35,9 +34,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"pcinspect dashboard: {exc}", file=sys.stderr)
         return 2
     setup_logging(args.log_level or config.service.log_level)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop = stop_on_signals()
     from edge.dashboard.app import Dashboard
 
     try:

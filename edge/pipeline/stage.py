@@ -71,7 +71,8 @@ class StageThread(threading.Thread):
             self.close()
 
     def loop(self) -> None:
-        raise NotImplementedError
+        """The stage's work until ``stopping``; every subclass defines it."""
+        raise NotImplementedError(f"{type(self).__name__} defines no loop")
 
     def close(self) -> None:
         """Release what the thread owns (its socket); called once when the loop ends."""
