@@ -75,6 +75,7 @@ class Manifest(BaseModel):
     golden: GoldenSample
     networks: dict[str, NetworkEntry] = Field(default_factory=dict)
     engines: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    provenance: dict[str, Any] = Field(default_factory=dict, description="how the recipe was trained (edge/recipe.py)")
 
 
 @dataclass
@@ -135,6 +136,7 @@ def write_bundle(
     golden: GoldenSample,
     versions: dict[str, str],
     networks: dict[str, NetworkWeights] | None = None,
+    provenance: dict[str, Any] | None = None,
 ) -> Path:
     """Write a bundle directory: every array as ``<name>.npy``, every network's weights as
     ``networks/<name>.safetensors``, then the manifest with their hashes.
@@ -176,6 +178,7 @@ def write_bundle(
         files=files,
         golden=golden,
         networks=entries,
+        provenance=provenance or {},
     )
     _write_manifest(staging, manifest)
     if root.exists():

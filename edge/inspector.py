@@ -4,8 +4,12 @@ Training evaluation, the CLI and the edge service all inspect through this class
 what runs on the line. Follow :meth:`Inspector.inspect` to find every stage:
 
 1. :func:`edge.preprocess.preprocess` - finite points, voxel grid, optional outlier removal
-2. :meth:`Inspector._align` - rigid alignment to the recipe's template (:mod:`edge.geometry.alignment`)
-3. :mod:`edge.scoring.deviation` - distance to the template surface and missing material
+2. :func:`edge.stages.registration.register` - rigid alignment to the recipe's template
+   (:mod:`edge.geometry.alignment`); a global stage (FPFH hypotheses verified by ICP) when the recipe's pose is
+   free or the fixtured fit fails
+3. :func:`edge.stages.template_fit.template_fit` - distance to the template surface and missing material, judged
+   on the template's part visible from the scan's viewing direction when the scan is a single view
+   (:mod:`edge.geometry.visibility`)
 4. :func:`edge.features.describe` - normals, multi-scale FPFH, AGCS groups, Group3AD encoder features
 5. :func:`edge.features.feature_point_scores` - memory-bank distance per group, spread to its points
 6. :meth:`Inspector._reconstruct` - DUS-Net reconstruction distance (:mod:`edge.scoring.reconstruction`) and
@@ -26,77 +30,27 @@ import torch
 
 from edge.bundle import Bundle, BundleError, load_bundle
 from edge.features import describe, feature_point_scores, neighbour_count
-from edge.geometry.alignment import align, apply_transform
 from edge.geometry.knn import knn
 from edge.io.cloud import PointCloud
-from edge.params import InspectorParams
 from edge.preprocess import Preprocessed, preprocess
+from edge.recipe import BranchScales, Network, RecipeModel, model_from_bundle
 from edge.runtime.base import BACKENDS
 from edge.runtime.select import load_networks
 from edge.scoring.calibration import Calibration, is_anomalous
-from edge.scoring.deviation import missing_evidence, surface_deviation
 from edge.scoring.fusion import FusionModel
 from edge.scoring.missing_regions import find_missing_regions
-from edge.scoring.reconstruction import ShapeFrame, reconstruct, reconstruction_scores
+from edge.scoring.reconstruction import reconstruct, reconstruction_scores
 from edge.scoring.regions import extract_regions
 from edge.units import SIZE_SAMPLE, robust_size, unit_mismatch
+from edge.stages.registration import register
 from edge.timing import StageTimer
 from edge.verdict import Decision, Verdict
 from edge.errors import PcinspectError
 
 GOLDEN_TOLERANCE = 1e-3
 
-
-@dataclass(frozen=True)
-class BranchScales:
-    """Raw score of each branch that a normal part reaches at most (a high quantile): the fusion divides by it."""
-
-    feature: float = 1.0
-    deviation: float = 1.0
-    missing: float = 1.0
-    reconstruction: float = 1.0
-    recon_missing: float = 1.0
-
-    def to_dict(self) -> dict[str, float]:
-        return {
-            "feature": self.feature,
-            "deviation": self.deviation,
-            "missing": self.missing,
-            "reconstruction": self.reconstruction,
-            "recon_missing": self.recon_missing,
-        }
-
-
-Network = Callable[..., torch.Tensor]
-"""A loaded network: batched tensors in (in its spec's input order), one tensor out (see :mod:`edge.runtime`)."""
-
-
-@dataclass
-class RecipeModel:
-    """Everything a recipe has learned, in memory: what a bundle stores besides the golden sample.
-
-    ``networks`` are the learned networks by name (``down_net``, ``up_net``, ``group_encoder``), already on the
-    device they run on (each backend places its own); ``frame`` is the unit-sphere frame the DUS-Net works in.
-    """
-
-    params: InspectorParams
-    template: torch.Tensor
-    template_normals: torch.Tensor
-    bank: torch.Tensor
-    scales: BranchScales
-    calibration: Calibration | None
-    frame: ShapeFrame | None = None
-    networks: dict[str, Network] = field(default_factory=dict)
-    fusion: FusionModel | None = None
-
-    def to(self, device: torch.device) -> "RecipeModel":
-        return replace(
-            self,
-            template=self.template.to(device),
-            template_normals=self.template_normals.to(device),
-            bank=self.bank.to(device),
-            fusion=self.fusion.to(device) if self.fusion is not None else None,
-        )
+__all__ = ["Analysis", "BranchScales", "FusedScores", "InspectionError", "Inspector", "Network", "RecipeModel",
+           "model_from_bundle"]
 
 
 @dataclass
@@ -234,14 +188,11 @@ class Inspector:
             minimum = max(minimum, params.reconstruction.groups)
         if pre.points.shape[0] < minimum:
             raise InspectionError(f"only {pre.points.shape[0]} points after preprocessing, need at least {minimum}")
-        with timer.stage("align"):
-            aligned = self._align(pre.points)
-        with timer.stage("deviation"):
-            deviation, missing, coverage = self._deviation(aligned)
-        fitness = self._fitness(deviation)
-        if fitness < params.alignment.min_fitness:
+        registered = register(pre.points, self.model, timer)
+        aligned, fit = registered.aligned, registered.fit
+        if fit.fitness < params.alignment.min_fitness:
             raise InspectionError(
-                f"scan does not match the template ({fitness:.0%} of its points lie near it, need "
+                f"scan does not match the template ({fit.fitness:.0%} of its points lie near it, need "
                 f"{params.alignment.min_fitness:.0%}): wrong part, wrong recipe or pose outside the fixture's range"
             )
         with timer.stage("features"):
@@ -253,7 +204,8 @@ class Inspector:
         with timer.stage("reconstruction"):
             reconstruction, recon_missing = self._reconstruct(aligned)
         return Analysis(
-            pre, aligned, neighbors, feature, deviation, missing, coverage, fitness, reconstruction, recon_missing
+            pre, aligned, neighbors, feature, fit.deviation, fit.missing, fit.coverage, fit.fitness, reconstruction,
+            recon_missing,
         )
 
     def _check_units(self, points: torch.Tensor) -> None:
@@ -289,41 +241,6 @@ class Inspector:
             aligned, dense, radius=recon.missing_radius_voxels * self.voxel, min_cluster_points=recon.missing_min_points
         )
         return distance, missing.scores
-
-    def _align(self, points: torch.Tensor) -> torch.Tensor:
-        alignment = self.params.alignment
-        if not alignment.enabled:
-            return points
-        result = align(
-            points,
-            self.model.template,
-            target_normals=self.model.template_normals,
-            coarse=alignment.coarse,
-            voxel_size=self.voxel,
-            max_correspondence_distance=(alignment.max_distance_voxels * self.voxel, 2.0 * self.voxel, self.voxel),
-            max_iterations=alignment.iterations,
-            tolerance=alignment.tolerance,
-        )
-        return apply_transform(points, result.transform)
-
-    def _fitness(self, deviation: torch.Tensor) -> float:
-        """Share of points within the alignment's capture distance of the template (1 without a template)."""
-        if not self.params.deviation.enabled:
-            return 1.0
-        limit = self.params.alignment.fitness_distance_voxels * self.voxel
-        return float((deviation <= limit).float().mean())
-
-    def _deviation(self, aligned: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, float]:
-        dev = self.params.deviation
-        if not dev.enabled:
-            zeros = aligned.new_zeros(aligned.shape[0])
-            return zeros, zeros, 1.0
-        template, normals = self.model.template, self.model.template_normals
-        deviation = surface_deviation(aligned, template, normals, patch_radius=dev.patch_radius_voxels * self.voxel)
-        missing, _, coverage = missing_evidence(
-            aligned, template, normals, gap_radius=dev.gap_radius_voxels * self.voxel, full_coverage=dev.full_coverage
-        )
-        return deviation, missing, coverage
 
     def reconstruction_active(self) -> bool:
         """Whether this recipe scores with the DUS-Net (enabled, trained and shipped)."""
@@ -427,24 +344,6 @@ class Inspector:
             Decision.FAIL if anomalous else Decision.PASS, score, raw, regions=regions, point_scores=per_point,
             sensitivity=self.sensitivity, severity=float(calibration.severity(raw)),
         )
-
-
-def model_from_bundle(bundle: Bundle, networks: dict[str, Network] | None = None) -> RecipeModel:
-    """The in-memory recipe of a verified bundle, with its ``networks`` as loaded by :mod:`edge.runtime`."""
-    m = bundle.manifest
-    try:
-        params = InspectorParams.model_validate(m.params)
-        calibration = Calibration(**m.calibration["object"])
-        scales = BranchScales(**m.calibration["scales"])
-        arrays = {name: torch.from_numpy(np.asarray(bundle.arrays[name], dtype=np.float32)) for name in ("template", "template_normals", "bank")}
-        frame = ShapeFrame(**m.calibration["frame"]) if m.calibration.get("frame") else None
-        fusion = FusionModel.from_manifest(m.calibration["fusion"], bundle.arrays) if m.calibration.get("fusion") else None
-    except (KeyError, TypeError, ValueError) as exc:
-        raise BundleError(f"{bundle.root}: bundle.yaml does not describe a usable recipe: {exc}") from None
-    return RecipeModel(
-        params, arrays["template"], arrays["template_normals"], arrays["bank"], scales, calibration,
-        frame=frame, networks=dict(networks or {}), fusion=fusion,
-    )
 
 
 def _as_tensor(cloud: PointCloud | np.ndarray | torch.Tensor, device: torch.device) -> torch.Tensor:

@@ -29,6 +29,11 @@ class AlignmentParams(_Strict):
 
     enabled: bool = True
     coarse: Literal["none", "pca", "fpfh"] = Field("none", description="'none' for fixtured parts (small pose error)")
+    fallback: Literal["none", "pca", "fpfh"] = Field(
+        "fpfh",
+        description="global stage tried when a fixtured fit (coarse: none) leaves fewer than min_fitness of the "
+        "points on the template; the better fit is kept",
+    )
     max_distance_voxels: PositiveFloat = 8.0
     iterations: PositiveInt = 30
     tolerance: PositiveFloat = Field(1e-4, description="ICP stops when the update rotates less than this (radians)")
@@ -67,6 +72,13 @@ class DeviationParams(_Strict):
     patch_radius_voxels: PositiveFloat = 1.0
     gap_radius_voxels: PositiveFloat = 3.0
     full_coverage: float = Field(0.85, gt=0.0, le=1.0)
+    visibility: bool = Field(
+        True,
+        description="below full_coverage, count missing material only where the template is visible from the "
+        "scan's estimated viewing direction (edge/geometry/visibility.py)",
+    )
+    view_cell_voxels: PositiveFloat = Field(2.5, description="z-buffer cell of the visibility model")
+    view_depth_voxels: PositiveFloat = Field(2.5, description="depth behind a cell's front point still visible")
 
 
 class ReconstructionParams(_Strict):

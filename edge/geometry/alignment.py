@@ -91,7 +91,8 @@ def align(
         if coarse == "pca":
             pose = coarse_pca(src_down, tgt_down, max_correspondence_distance=4.0 * voxel, seed=seed)
         else:
-            pose = coarse_fpfh(src_down, tgt_down, voxel_size=voxel, hypotheses=ransac_hypotheses, seed=seed)
+            found = fpfh_hypotheses(src_down, tgt_down, voxel_size=voxel, hypotheses=ransac_hypotheses, seed=seed)
+            pose = _verified(src_down, tgt_down, torch.cat([_identity(source).unsqueeze(0), found.double()]), voxel)
         start = pose.to(torch.float64) @ start
     schedule = max_correspondence_distance if max_correspondence_distance is not None else (2.0 * voxel, voxel, 0.4 * voxel)
     return icp(
@@ -107,6 +108,14 @@ def align(
         max_target_points=max_target_points,
         seed=seed,
     )
+
+
+def _verified(source: torch.Tensor, target: torch.Tensor, poses: torch.Tensor, voxel: float) -> torch.Tensor:
+    """The pose among ``poses`` (K, 4, 4) that fits best after a short point-to-point ICP from each at once: the
+    largest share of source points within 2 voxels of the target, ties broken by the lower RMSE."""
+    refined, rmse, fitness, _ = _icp_batch(source, target, None, poses.double(), 2.0 * voxel, 10, 0.0)
+    score = fitness - 1e-6 * rmse / voxel
+    return refined[int(torch.argmax(score))]
 
 
 def icp(
@@ -158,12 +167,17 @@ def icp(
     if method == "point_to_plane":
         normals = target_normals[keep].to(tgt) if target_normals is not None else estimate_normals(tgt)
     transform = (_identity(source) if init is None else init.to(source.device, torch.float64)).unsqueeze(0)
-    total = 0
+    total = torch.zeros(1, dtype=torch.int64, device=source.device)
     rmse = fitness = torch.zeros(1, dtype=torch.float64, device=source.device)
     for distance in schedule:
         transform, rmse, fitness, steps = _icp_batch(src, tgt, normals, transform, distance, max_iterations, tolerance)
-        total += steps
-    return Alignment(transform=transform[0].to(source.dtype), rmse=float(rmse[0]), fitness=float(fitness[0]), iterations=total)
+        total = total + steps
+    return Alignment(
+        transform=transform[0].to(source.dtype),
+        rmse=float(rmse[0]),
+        fitness=float(fitness[0]),
+        iterations=int(total[0]),
+    )
 
 
 def coarse_pca(
@@ -235,6 +249,40 @@ def coarse_fpfh(
     if source.shape[0] < 3 or target.shape[0] < 3:
         raise ValueError("coarse_fpfh needs at least 3 points in each cloud")
     threshold = inlier_distance if inlier_distance is not None else 1.5 * voxel_size
+    ps, pt = _fpfh_matches(source, target, voxel_size)
+    hypotheses_, _ = _ransac(ps, pt, voxel_size, hypotheses, batch, threshold, edge_similarity, 1, seed)
+    return _refit(ps, pt, hypotheses_[0], threshold, refits).to(source.dtype)
+
+
+def fpfh_hypotheses(
+    source: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    voxel_size: float,
+    keep: int = 8,
+    hypotheses: int = 20000,
+    batch: int = 2048,
+    edge_similarity: float = 0.9,
+    refits: int = 3,
+    seed: int = 0,
+) -> torch.Tensor:
+    """The ``keep`` best RANSAC poses (K, 4, 4) of :func:`coarse_fpfh`, each refitted on its inliers.
+
+    Correspondence counts alone mislead on a single view of a symmetric part (many poses explain a few
+    matches), so :func:`align` verifies each hypothesis by a short ICP and keeps the one that fits best.
+    """
+    _check_cloud(source, "source")
+    _check_cloud(target, "target")
+    if source.shape[0] < 3 or target.shape[0] < 3:
+        raise ValueError("fpfh_hypotheses needs at least 3 points in each cloud")
+    threshold = 1.5 * voxel_size
+    ps, pt = _fpfh_matches(source, target, voxel_size)
+    found, _ = _ransac(ps, pt, voxel_size, hypotheses, batch, threshold, edge_similarity, keep, seed)
+    return torch.stack([_refit(ps, pt, pose, threshold, refits) for pose in found]).to(source.dtype)
+
+
+def _fpfh_matches(source: torch.Tensor, target: torch.Tensor, voxel_size: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Matched points (C, 3) each, float64: mutual FPFH nearest neighbours (all forward ones when under ten)."""
     radius = 5.0 * voxel_size
     src_feat = fpfh(source, estimate_normals(source, k=min(30, source.shape[0])), radius=radius)
     tgt_feat = fpfh(target, estimate_normals(target, k=min(30, target.shape[0])), radius=radius)
@@ -244,14 +292,18 @@ def coarse_fpfh(
     mutual = bwd[fwd] == src_idx
     if int(mutual.sum()) >= 10:
         src_idx, fwd = src_idx[mutual], fwd[mutual]
-    ps, pt = source[src_idx].double(), target[fwd].double()
+    return source[src_idx].double(), target[fwd].double()
 
+
+def _ransac(ps: torch.Tensor, pt: torch.Tensor, voxel_size: float, hypotheses: int, batch: int, threshold: float,
+            edge_similarity: float, keep: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``keep`` best 3-point RANSAC fits (K, 4, 4) of matches ``ps`` -> ``pt`` and their scores (K,)."""
     generator = torch.Generator().manual_seed(seed)
-    best_score = torch.tensor(-math.inf, dtype=torch.float64, device=source.device)
-    best = _identity(source)
+    best_scores = torch.full((1,), -math.inf, dtype=torch.float64, device=ps.device)
+    best = _identity(ps).unsqueeze(0)
     for start in range(0, hypotheses, batch):
         count = min(batch, hypotheses - start)
-        sample = torch.randint(0, ps.shape[0], (count, 3), generator=generator).to(source.device)
+        sample = torch.randint(0, ps.shape[0], (count, 3), generator=generator).to(ps.device)
         a, b = ps[sample], pt[sample]
         edges = [(0, 1), (1, 2), (0, 2)]
         la = torch.stack([(a[:, i] - a[:, j]).norm(dim=1) for i, j in edges], dim=1)
@@ -264,17 +316,22 @@ def coarse_fpfh(
         inlier = d2 <= threshold**2
         count_in = inlier.sum(dim=1)
         rmse = torch.sqrt((d2 * inlier).sum(dim=1) / count_in.clamp(min=1))
-        score = count_in.double() - rmse / threshold
-        top = int(torch.argmax(score))
-        if score[top] > best_score:
-            best_score, best = score[top], fits[top]
+        scores = torch.cat([best_scores, count_in.double() - rmse / threshold])
+        poses = torch.cat([best, fits])
+        top = torch.topk(scores, min(keep, scores.shape[0])).indices
+        best_scores, best = scores[top], poses[top]
+    return best, best_scores
+
+
+def _refit(ps: torch.Tensor, pt: torch.Tensor, pose: torch.Tensor, threshold: float, refits: int) -> torch.Tensor:
+    """``pose`` refitted in closed form on its inlier matches, ``refits`` times."""
     for _ in range(refits):
-        d2 = ((apply_transform(ps, best) - pt) ** 2).sum(dim=1)
+        d2 = ((apply_transform(ps, pose) - pt) ** 2).sum(dim=1)
         inlier = d2 <= threshold**2
         if int(inlier.sum()) < 3:
             break
-        best = _kabsch(ps[inlier].unsqueeze(0), pt[inlier].unsqueeze(0))[0]
-    return best.to(source.dtype)
+        pose = _kabsch(ps[inlier].unsqueeze(0), pt[inlier].unsqueeze(0))[0]
+    return pose
 
 
 def _icp_batch(
@@ -285,41 +342,57 @@ def _icp_batch(
     distance: float,
     max_iterations: int,
     tolerance: float,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
-    """ICP of one source against one target from B initial transforms (B, 4, 4) at once.
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Robust ICP of one source against one target from B initial transforms (B, 4, 4) at once.
 
-    Point-to-plane when ``normals`` is given, else point-to-point. Returns the refined transforms,
-    their inlier RMSE and fitness (B,) evaluated at the returned transforms, and the number of
-    updates applied (the batch stops once every member has converged).
+    Point-to-plane when ``normals`` is given, else point-to-point. Pairs farther than ``distance`` are dropped
+    and the rest Tukey-weighted (biweight with cut-off ``distance`` on the residual), so a defect or clutter
+    pulls the pose little. The loop has a fixed count, ``max_iterations``: a member whose update falls below
+    ``tolerance`` is masked (keeps its transform) instead of ending the loop, so on CUDA no value is read back
+    to the host inside it; on the CPU, where reading back costs nothing, the loop ends once every member has
+    converged. Returns the refined transforms, their inlier RMSE and fitness (B,) at the returned transforms,
+    and the number of updates applied to each member (B,).
     """
     n_batch, n_src = transforms.shape[0], src.shape[0]
     src64 = src.double()
     radius = torch.sqrt(((src64 - src64.mean(dim=0)) ** 2).sum(dim=1).mean()).clamp(min=1e-12)
     tgt64 = tgt.double()
     normals64 = normals.double() if normals is not None else None
-    steps, converged = 0, False
-    while True:
+    identity = _identity(src).expand(n_batch, 4, 4)
+    active = torch.ones(n_batch, dtype=torch.bool, device=src.device)
+    steps = torch.zeros(n_batch, dtype=torch.int64, device=src.device)
+    early_exit = src.device.type == "cpu"
+    for _ in range(max_iterations):
         moved = apply_transform(src64.unsqueeze(0), transforms)
         d2, idx = knn(moved.reshape(-1, 3).to(tgt.dtype), tgt, 1)
         d2, idx = d2.reshape(n_batch, n_src).double(), idx.reshape(n_batch, n_src)
         inlier = d2 <= distance**2
-        weight = inlier.double()
-        count = weight.sum(dim=1)
-        rmse = torch.sqrt((d2 * weight).sum(dim=1) / count.clamp(min=1))
-        fitness = count / n_src
-        if converged or steps >= max_iterations or bool((count < 6).all()):
-            return transforms, rmse, fitness, steps
         matched = tgt64[idx]
+        if normals64 is None:
+            residual2 = d2
+        else:
+            residual2 = (((matched - moved) * normals64[idx]).sum(dim=2)) ** 2
+        weight = torch.where(inlier, (1.0 - residual2 / distance**2).clamp_min(0) ** 2, torch.zeros_like(d2))
+        usable = active & (inlier.sum(dim=1) >= 6)
         if normals64 is None:
             update = _kabsch(moved, matched, weight)
         else:
             update = _point_to_plane_step(moved, matched, normals64[idx], weight)
-        update = torch.where((count >= 6).view(-1, 1, 1), update, _identity(src).expand_as(update))
+        update = torch.where(usable.view(-1, 1, 1), update, identity)
         transforms = update @ transforms
-        steps += 1
+        steps = steps + usable.long()
         angle = torch.arccos(((update[:, 0, 0] + update[:, 1, 1] + update[:, 2, 2] - 1) / 2).clamp(-1, 1))
         shift = update[:, :3, 3].norm(dim=1) / radius
-        converged = bool(((angle < tolerance) & (shift < tolerance)).all())
+        active = usable & ~((angle < tolerance) & (shift < tolerance))
+        if early_exit and not bool(active.any()):
+            break
+    moved = apply_transform(src64.unsqueeze(0), transforms)
+    d2, _ = knn(moved.reshape(-1, 3).to(tgt.dtype), tgt, 1)
+    d2 = d2.reshape(n_batch, n_src).double()
+    weight = (d2 <= distance**2).double()
+    count = weight.sum(dim=1)
+    rmse = torch.sqrt((d2 * weight).sum(dim=1) / count.clamp(min=1))
+    return transforms, rmse, count / n_src, steps
 
 
 def _point_to_plane_step(p: torch.Tensor, q: torch.Tensor, n: torch.Tensor, w: torch.Tensor) -> torch.Tensor:

@@ -7,10 +7,23 @@ Both run after the scan was aligned to the template; distances are in the cloud'
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 
 from edge.geometry.knn import knn
+from edge.geometry.visibility import estimate_view
+
+
+@dataclass(frozen=True)
+class ViewModel:
+    """How a partial scan's visible template part is found (lengths in the cloud's units; see
+    :func:`edge.geometry.visibility.estimate_view`). ``direction`` (3,), when the scanner reports its viewing
+    direction in the template's frame, replaces the estimate."""
+
+    cell: float
+    depth_tolerance: float
+    direction: torch.Tensor | None = None
 
 
 def surface_deviation(
@@ -47,6 +60,7 @@ def missing_evidence(
     enclosure_k: int = 16,
     enclosure_radius_factor: float = 4.0,
     rim_k: int = 4,
+    view: ViewModel | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, float]:
     """Evidence of absent material, mapped onto the scan points at the rim of each gap.
 
@@ -55,7 +69,9 @@ def missing_evidence(
     one side), only gaps *enclosed* by scan points count (a hole inside the visible area, not the edge of the
     view): a gap is enclosed when its ``enclosure_k`` nearest scan points surround it in its tangent plane
     (largest angular gap below 180 degrees), counting only scan points of its own surface sheet within
-    ``enclosure_radius_factor * gap_radius``. Each gap's evidence goes to its ``rim_k`` nearest scan points.
+    ``enclosure_radius_factor * gap_radius``. With a ``view`` model a partial view is also judged on the
+    template's visible part only: a gap the scanner could not see is not missing material, and the coverage
+    is that of the visible part. Each gap's evidence goes to its ``rim_k`` nearest scan points.
 
     Returns the per-scan-point evidence (N,) (0 where none), the per-template-point gap distance (T,) (0 where
     covered or not counted) and the coverage fraction.
@@ -64,7 +80,15 @@ def missing_evidence(
     gap = gap_d2[:, 0].sqrt()
     is_gap = gap > gap_radius
     coverage = float(1.0 - is_gap.float().mean())
-    if coverage < full_coverage and bool(is_gap.any()):
+    partial = coverage < full_coverage
+    if partial and view is not None:
+        visible = estimate_view(
+            template, points, cell=view.cell, depth_tolerance=view.depth_tolerance, cover_radius=gap_radius,
+            direction=view.direction, covered=~is_gap, normals=template_normals,
+        ).visible
+        is_gap = is_gap & visible
+        coverage = float(1.0 - is_gap.float().sum() / visible.float().sum().clamp_min(1))
+    if partial and bool(is_gap.any()):
         candidates = torch.nonzero(is_gap).squeeze(1)
         enclosed = _enclosed(
             template[candidates], template_normals[candidates], points, enclosure_k, enclosure_radius_factor * gap_radius

@@ -44,3 +44,14 @@ def test_augment_with_density_two_returns_about_twice_the_points_kept() -> None:
     points = _plane()
     copy = augment(points, np.random.default_rng(0), 0.5, density=2.0, keep=0.95)
     assert copy.shape[0] == int(4000 * 0.95)
+
+
+def test_a_single_view_of_a_closed_surface_keeps_about_the_half_facing_the_scanner() -> None:
+    from edge.geometry.visibility import sphere_directions
+    from trainer.fit.augment import single_view
+
+    sphere = sphere_directions(4000) * 20.0
+    view = single_view(sphere, np.random.default_rng(0), 1.0)
+    assert 0.35 * len(sphere) < len(view) < 0.65 * len(sphere)
+    direction = torch.nn.functional.normalize(view.mean(dim=0), dim=0)
+    assert float((view @ direction).min()) > -5.0

@@ -50,14 +50,6 @@ from trainer.data import (DEFECT_KINDS, GOOD, PART_KINDS, Sample, apply_defect, 
 DEFAULT_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "dev-bench"
 STAGES = ("voxel", "normals", "fpfh", "agcs", "grouping")
 
-# Defect sizes (fractions of the part's bounding-box diagonal) a line would reject; None keeps the default range
-# of trainer/data/defects.py. Holes, cracks and scratches are made larger than the dev-bench's smallest ones so
-# they stay well above the point spacing of a ~10k-point scan.
-DEMO_SIZES: dict[str, dict[str, float]] = {
-    "hole": {"radius": 0.06},
-    "crack": {"depth": 0.03, "width": 0.015},
-    "scratch": {"depth": 0.015, "width": 0.01},
-}
 RECIPE_OVERRIDES: dict[str, object] = {"features.groups": 128}
 SEND_POLL_MS = 100
 
@@ -152,8 +144,7 @@ def run_streaming(args: argparse.Namespace) -> int:
 
     with console.status("making parts and training the bundle") as status:
         train = [synthetic_sample(args.part, GOOD, rng, args.points).points for _ in range(args.train_scans)]
-        stream = [Sent(f"F{i:04d}", f"{args.part}-{i:04d}", synthetic_sample(args.part, kind, rng, args.points,
-                                                                           **DEMO_SIZES.get(kind, {})))
+        stream = [Sent(f"F{i:04d}", f"{args.part}-{i:04d}", synthetic_sample(args.part, kind, rng, args.points))
                   for i, kind in enumerate(_plan(args.parts, args.defect_rate, rng))]
         bundle = _train(train, args, out / "bundle", lambda msg: status.update(f"training: {msg}"))
     trained_s = time.monotonic() - started

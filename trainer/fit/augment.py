@@ -7,7 +7,9 @@ import math
 import numpy as np
 import torch
 
+from edge.geometry.normals import estimate_normals
 from edge.geometry.sampling import densify
+from edge.geometry.visibility import visible_from
 
 
 def augment(points: torch.Tensor, rng: np.random.Generator, voxel_size: float, *, max_degrees: float = 1.0,
@@ -38,3 +40,26 @@ def augment(points: torch.Tensor, rng: np.random.Generator, voxel_size: float, *
     noise = torch.as_tensor(rng.normal(scale=noise_voxels * voxel_size, size=moved.shape), dtype=sub.dtype, device=sub.device)
     return moved + noise
 
+
+
+def single_view(points: torch.Tensor, rng: np.random.Generator, voxel_size: float, *, cell_voxels: float = 2.5,
+                depth_voxels: float = 2.5, min_share: float = 0.15) -> torch.Tensor:
+    """What one scanner head sees of a good part: the points of ``points`` (N, 3) visible from a random direction.
+
+    Training scans are full 360-degree scans while a line scanner delivers one side (Real3D-AD's setting); the
+    memory bank and the calibration need such views so that the border of a view, where the surface turns
+    away from the scanner, is known as normal. Uses the Inspector's own visibility model
+    (:func:`edge.geometry.visibility.visible_from`, normals from 16 neighbours); a direction that shows less
+    than ``min_share`` of the points (a thin part seen edge-on) is redrawn, up to ten times.
+    """
+    finite = points[torch.isfinite(points).all(dim=1)]
+    normals = estimate_normals(finite, min(16, finite.shape[0]))
+    visible = torch.ones(finite.shape[0], dtype=torch.bool, device=finite.device)
+    for _ in range(10):
+        direction = rng.normal(size=3)
+        direction = torch.as_tensor(direction / np.linalg.norm(direction), dtype=finite.dtype, device=finite.device)
+        visible = visible_from(finite, direction.unsqueeze(0), cell=cell_voxels * voxel_size,
+                               depth_tolerance=depth_voxels * voxel_size, normals=normals)[0]
+        if float(visible.float().mean()) >= min_share:
+            break
+    return finite[visible]
