@@ -343,56 +343,40 @@ def _icp_batch(
     max_iterations: int,
     tolerance: float,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Robust ICP of one source against one target from B initial transforms (B, 4, 4) at once.
+    """ICP of one source against one target from B initial transforms (B, 4, 4) at once.
 
-    Point-to-plane when ``normals`` is given, else point-to-point. Pairs farther than ``distance`` are dropped
-    and the rest Tukey-weighted (biweight with cut-off ``distance`` on the residual), so a defect or clutter
-    pulls the pose little. The loop has a fixed count, ``max_iterations``: a member whose update falls below
-    ``tolerance`` is masked (keeps its transform) instead of ending the loop, so on CUDA no value is read back
-    to the host inside it; on the CPU, where reading back costs nothing, the loop ends once every member has
-    converged. Returns the refined transforms, their inlier RMSE and fitness (B,) at the returned transforms,
-    and the number of updates applied to each member (B,).
+    Point-to-plane when ``normals`` is given, else point-to-point. Returns the refined transforms,
+    their inlier RMSE and fitness (B,) evaluated at the returned transforms, and the number of
+    updates applied (the batch stops once every member has converged).
     """
     n_batch, n_src = transforms.shape[0], src.shape[0]
     src64 = src.double()
     radius = torch.sqrt(((src64 - src64.mean(dim=0)) ** 2).sum(dim=1).mean()).clamp(min=1e-12)
     tgt64 = tgt.double()
     normals64 = normals.double() if normals is not None else None
-    identity = _identity(src).expand(n_batch, 4, 4)
-    active = torch.ones(n_batch, dtype=torch.bool, device=src.device)
-    steps = torch.zeros(n_batch, dtype=torch.int64, device=src.device)
-    early_exit = src.device.type == "cpu"
-    for _ in range(max_iterations):
+    steps, converged = 0, False
+    while True:
         moved = apply_transform(src64.unsqueeze(0), transforms)
         d2, idx = knn(moved.reshape(-1, 3).to(tgt.dtype), tgt, 1)
         d2, idx = d2.reshape(n_batch, n_src).double(), idx.reshape(n_batch, n_src)
         inlier = d2 <= distance**2
+        weight = inlier.double()
+        count = weight.sum(dim=1)
+        rmse = torch.sqrt((d2 * weight).sum(dim=1) / count.clamp(min=1))
+        fitness = count / n_src
+        if converged or steps >= max_iterations or bool((count < 6).all()):
+            return transforms, rmse, fitness, torch.full((n_batch,), steps, dtype=torch.int64, device=src.device)
         matched = tgt64[idx]
-        if normals64 is None:
-            residual2 = d2
-        else:
-            residual2 = (((matched - moved) * normals64[idx]).sum(dim=2)) ** 2
-        weight = torch.where(inlier, (1.0 - residual2 / distance**2).clamp_min(0) ** 2, torch.zeros_like(d2))
-        usable = active & (inlier.sum(dim=1) >= 6)
         if normals64 is None:
             update = _kabsch(moved, matched, weight)
         else:
             update = _point_to_plane_step(moved, matched, normals64[idx], weight)
-        update = torch.where(usable.view(-1, 1, 1), update, identity)
+        update = torch.where((count >= 6).view(-1, 1, 1), update, _identity(src).expand_as(update))
         transforms = update @ transforms
-        steps = steps + usable.long()
+        steps += 1
         angle = torch.arccos(((update[:, 0, 0] + update[:, 1, 1] + update[:, 2, 2] - 1) / 2).clamp(-1, 1))
         shift = update[:, :3, 3].norm(dim=1) / radius
-        active = usable & ~((angle < tolerance) & (shift < tolerance))
-        if early_exit and not bool(active.any()):
-            break
-    moved = apply_transform(src64.unsqueeze(0), transforms)
-    d2, _ = knn(moved.reshape(-1, 3).to(tgt.dtype), tgt, 1)
-    d2 = d2.reshape(n_batch, n_src).double()
-    weight = (d2 <= distance**2).double()
-    count = weight.sum(dim=1)
-    rmse = torch.sqrt((d2 * weight).sum(dim=1) / count.clamp(min=1))
-    return transforms, rmse, count / n_src, steps
+        converged = bool(((angle < tolerance) & (shift < tolerance)).all())
 
 
 def _point_to_plane_step(p: torch.Tensor, q: torch.Tensor, n: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
