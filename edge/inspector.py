@@ -43,6 +43,7 @@ from edge.scoring.reconstruction import reconstruct, reconstruction_scores
 from edge.scoring.regions import extract_regions
 from edge.units import SIZE_SAMPLE, robust_size, unit_mismatch
 from edge.stages.registration import register
+from edge.stages.template_fit import refine_deviation
 from edge.timing import StageTimer
 from edge.verdict import Decision, Verdict
 from edge.errors import PcinspectError
@@ -152,11 +153,16 @@ class Inspector:
                 f"expected {golden.verdict} raw {expected:.6g} ({verdict.reason or 'no reason'}){hint}"
             )
 
-    def inspect(self, cloud: PointCloud | np.ndarray | torch.Tensor, *, point_scores: bool = False) -> Verdict:
-        """Inspect one scan. Input problems give an ERROR verdict; a part is never PASS unless fully scored."""
+    def inspect(self, cloud: PointCloud | np.ndarray | torch.Tensor, *, point_scores: bool = False,
+                viewpoint: Sequence[float] | np.ndarray | None = None) -> Verdict:
+        """Inspect one scan. Input problems give an ERROR verdict; a part is never PASS unless fully scored.
+
+        ``viewpoint`` (3,) is the scanner's position in the scan's own frame when the scanner knows it (the
+        frame header's ``viewpoint``): a single view is then judged on what is visible from there instead of
+        on an estimated viewing direction."""
         timer = StageTimer(self.device)
         try:
-            analysis = self.analyze(_as_tensor(cloud, self.device), timer)
+            analysis = self.analyze(_as_tensor(cloud, self.device), timer, viewpoint=viewpoint)
         except InspectionError as exc:
             return Verdict.error(str(exc), timer.as_dict())
         return self.conclude(analysis, timer, point_scores=point_scores)
@@ -174,8 +180,9 @@ class Inspector:
         verdict.timing_ms = timer.as_dict()
         return verdict
 
-    def analyze(self, points: torch.Tensor, timer: StageTimer | None = None) -> Analysis:
-        """Stages 1-6: raw branch scores of the processed points."""
+    def analyze(self, points: torch.Tensor, timer: StageTimer | None = None, *,
+                viewpoint: Sequence[float] | np.ndarray | None = None) -> Analysis:
+        """Stages 1-6: raw branch scores of the processed points (``viewpoint`` as in :meth:`inspect`)."""
         timer = timer or StageTimer(self.device)
         params = self.params
         self._check_units(points)
@@ -188,8 +195,10 @@ class Inspector:
             minimum = max(minimum, params.reconstruction.groups)
         if pre.points.shape[0] < minimum:
             raise InspectionError(f"only {pre.points.shape[0]} points after preprocessing, need at least {minimum}")
-        registered = register(pre.points, self.model, timer)
-        aligned, fit = registered.aligned, registered.fit
+        registered = register(pre.points, self.model, timer, viewpoint=_viewpoint(viewpoint, self.device))
+        aligned = registered.aligned
+        with timer.stage("deviation_fine"):
+            fit = refine_deviation(registered.fit, points, pre.source_index, registered.transform, self.model)
         if fit.fitness < params.alignment.min_fitness:
             raise InspectionError(
                 f"scan does not match the template ({fit.fitness:.0%} of its points lie near it, need "
@@ -344,6 +353,15 @@ class Inspector:
             Decision.FAIL if anomalous else Decision.PASS, score, raw, regions=regions, point_scores=per_point,
             sensitivity=self.sensitivity, severity=float(calibration.severity(raw)),
         )
+
+
+def _viewpoint(viewpoint: Sequence[float] | np.ndarray | None, device: torch.device) -> torch.Tensor | None:
+    if viewpoint is None:
+        return None
+    value = torch.as_tensor(np.asarray(viewpoint, dtype=np.float32).reshape(-1), device=device)
+    if value.shape != (3,) or not bool(torch.isfinite(value).all()):
+        raise InspectionError(f"viewpoint must be 3 finite numbers (the scanner's x, y, z), got {list(viewpoint)}")
+    return value
 
 
 def _as_tensor(cloud: PointCloud | np.ndarray | torch.Tensor, device: torch.device) -> torch.Tensor:

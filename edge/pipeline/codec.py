@@ -31,6 +31,9 @@ _WIRE_DTYPE = np.dtype("<f4")
 MAX_TEXT = 256
 TEXT_KEYS = ("frame_id", "part_id", "recipe", "units")
 MAX_HEADER_BYTES = 65_536
+VIEWPOINT = "viewpoint"
+"""Optional header key: ``[x, y, z]``, where the scanner stood, in the frame's coordinates and units (a single
+view is then judged on what is visible from there; without it the Inspector estimates the direction)."""
 
 
 def max_message_bytes(max_points: int) -> int:
@@ -123,6 +126,11 @@ class Frame:
     points: np.ndarray
     payload: Any = field(repr=False, default=None)
 
+    @property
+    def viewpoint(self) -> list[float] | None:
+        """The scanner's position ``[x, y, z]`` in mm when the header gives it, else None."""
+        return self.header.get(VIEWPOINT)
+
 
 def identity(header: Any) -> dict[str, Any]:
     """The identifying fields of a (possibly invalid) header, None where absent or of the wrong type."""
@@ -176,6 +184,8 @@ def decode(parts: Sequence[Any], limits: Callable[[str], tuple[int, int] | None]
                 raise ProtocolError(f"units '{units}' refused: this station takes mm only (ingest.convert_units is "
                                     "false); send millimetres or set ingest.convert_units: true")
             points = to_mm(points, units)
+            if header.get(VIEWPOINT) is not None:
+                header = {**header, VIEWPOINT: to_mm(np.asarray(header[VIEWPOINT], np.float32).reshape(1, 3), units)[0].tolist()}
     except ProtocolError as exc:
         raise ProtocolError(exc.reason, ident) from None
     return Frame(header=header, points=points, payload=parts[1])
@@ -188,10 +198,13 @@ def encode(header: dict[str, Any], values: np.ndarray) -> list[bytes | memoryvie
 
 
 def make_header(*, frame_id: str, part_id: str, recipe: str, seq: int, n: int, ts: float,
-                fields: Sequence[str] = XYZ, units: str = "mm") -> dict[str, Any]:
-    """A v1 header with every required key."""
-    return {"v": VERSION, "frame_id": frame_id, "part_id": part_id, "recipe": recipe, "seq": seq, "ts": ts,
-            "n": n, "fields": list(fields), "dtype": DTYPE, "units": units}
+                fields: Sequence[str] = XYZ, units: str = "mm", viewpoint: Sequence[float] | None = None) -> dict[str, Any]:
+    """A v1 header with every required key, and the scanner's ``viewpoint`` when given."""
+    header = {"v": VERSION, "frame_id": frame_id, "part_id": part_id, "recipe": recipe, "seq": seq, "ts": ts,
+              "n": n, "fields": list(fields), "dtype": DTYPE, "units": units}
+    if viewpoint is not None:
+        header[VIEWPOINT] = [float(c) for c in viewpoint]
+    return header
 
 
 def _buffer(part: Any) -> memoryview:
@@ -231,6 +244,13 @@ def _check_header(header: dict[str, Any], limits: Callable[[str], tuple[int, int
     fields = header["fields"]
     if tuple(fields[:3]) != XYZ or any(f not in OPTIONAL_FIELDS for f in fields[3:]) or len(set(fields)) != len(fields):
         raise ProtocolError(f"bad fields {fields!r}: expected x, y, z then any of {', '.join(OPTIONAL_FIELDS)}")
+    viewpoint = header.get(VIEWPOINT)
+    if viewpoint is not None and not (
+        isinstance(viewpoint, list) and len(viewpoint) == 3
+        and all(isinstance(c, (int, float)) and not isinstance(c, bool) and math.isfinite(c) for c in viewpoint)
+    ):
+        raise ProtocolError(f"header key '{VIEWPOINT}' must be [x, y, z] (3 finite numbers: the scanner's position in "
+                            f"the frame's coordinates and units), got {viewpoint!r}")
     bounds = limits(header["recipe"])
     if bounds is None:
         raise ProtocolError(f"unknown recipe '{header['recipe']}'")

@@ -28,7 +28,7 @@ class InspectorLike(Protocol):
     bundle_id: str
     bundle_sha256: str
 
-    def inspect(self, cloud: Any) -> Any: ...
+    def inspect(self, cloud: Any, *, viewpoint: Any = None) -> Any: ...
 
 
 Loader = Callable[[Path], InspectorLike]

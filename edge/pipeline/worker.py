@@ -96,7 +96,7 @@ class Worker(StageThread):
         if problem is not None:
             return Verdict.error(problem)
         try:
-            return inspector.inspect(job.frame.points)
+            return inspector.inspect(job.frame.points, viewpoint=job.frame.viewpoint)
         except Exception as exc:  # one bad frame must not stop the line: it becomes this frame's ERROR
             log.exception("inspection failed", extra=fields(frame_id=ident["frame_id"], recipe=ident["recipe"]))
             return Verdict.error(f"inspection failed: {type(exc).__name__}: {exc}")

@@ -50,6 +50,28 @@ def surface_deviation(
     return (normal_part.square() + outside.square()).sqrt().min(dim=1).values
 
 
+def fine_deviation(
+    points: torch.Tensor,
+    rows: torch.Tensor,
+    count: int,
+    template: torch.Tensor,
+    template_normals: torch.Tensor,
+    *,
+    patch_radius: float,
+) -> torch.Tensor:
+    """Each processing point's deviation measured at the input's own resolution: the largest
+    :func:`surface_deviation` (count,) among the input ``points`` (N, 3, already aligned) merged into it.
+
+    ``rows`` (N,) gives each input point's processing row (-1: dropped). The voxel grid averages the points of a
+    cell, so a groove narrower than a cell, or a spike of one point, leaves almost no trace in the centroid;
+    the farthest of the cell's own points keeps it (Group3AD's argument for density where defects are small).
+    """
+    kept = rows >= 0
+    fine = surface_deviation(points[kept], template, template_normals, patch_radius=patch_radius)
+    out = fine.new_zeros(count)
+    return out.scatter_reduce(0, rows[kept], fine, reduce="amax", include_self=True)
+
+
 def missing_evidence(
     points: torch.Tensor,
     template: torch.Tensor,

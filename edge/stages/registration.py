@@ -21,39 +21,54 @@ from edge.timing import StageTimer
 
 @dataclass(frozen=True)
 class Registered:
-    """The aligned scan (P, 3), how it fits the template, and whether the global fallback gave it."""
+    """The aligned scan (P, 3), the rigid ``transform`` (4, 4) that moved it into the template's frame, how it fits
+    the template, and whether the global fallback gave it."""
 
     aligned: torch.Tensor
+    transform: torch.Tensor
     fit: TemplateFit
     global_fallback: bool
 
 
-def register(points: torch.Tensor, model: RecipeModel, timer: StageTimer) -> Registered:
+def register(points: torch.Tensor, model: RecipeModel, timer: StageTimer, *,
+             viewpoint: torch.Tensor | None = None) -> Registered:
     """Align ``points`` (P, 3) to the recipe's template and fit it (timed as ``align``, ``deviation`` and, when
-    the fallback runs, ``align_global``)."""
+    the fallback runs, ``align_global``). ``viewpoint`` (3,) is the scanner's position in the scan's frame when
+    the scanner reports it (see :func:`template_fit`)."""
     alignment = model.params.alignment
     with timer.stage("align"):
-        aligned = align_to_template(points, model, alignment.coarse)
+        transform = align_to_template(points, model, alignment.coarse)
+        aligned = apply_transform(points, transform)
     with timer.stage("deviation"):
-        fit = template_fit(aligned, model)
+        fit = template_fit(aligned, model, view_direction=_direction(viewpoint, transform, aligned))
     fallback = alignment.fallback
     if not (alignment.enabled and fit.fitness < alignment.min_fitness and alignment.coarse == "none"
             and fallback != "none"):
-        return Registered(aligned, fit, False)
+        return Registered(aligned, transform, fit, False)
     with timer.stage("align_global"):
-        retry = align_to_template(points, model, fallback)
-        retried = template_fit(retry, model)
+        retry_transform = align_to_template(points, model, fallback)
+        retry = apply_transform(points, retry_transform)
+        retried = template_fit(retry, model, view_direction=_direction(viewpoint, retry_transform, retry))
     if retried.fitness > fit.fitness:
-        return Registered(retry, retried, True)
-    return Registered(aligned, fit, False)
+        return Registered(retry, retry_transform, retried, True)
+    return Registered(aligned, transform, fit, False)
+
+
+def _direction(viewpoint: torch.Tensor | None, transform: torch.Tensor, aligned: torch.Tensor) -> torch.Tensor | None:
+    """The scanner's viewing direction in the template's frame (3,): from the aligned scan's centroid towards the
+    scanner's position moved by the scan's own transform; None when the scanner did not report its position."""
+    if viewpoint is None:
+        return None
+    moved = apply_transform(viewpoint.to(aligned).reshape(1, 3), transform)[0]
+    return torch.nn.functional.normalize(moved - aligned.mean(dim=0), dim=0)
 
 
 def align_to_template(points: torch.Tensor, model: RecipeModel, coarse: str) -> torch.Tensor:
-    """``points`` moved into the template's frame: ``coarse`` global stage (``none``: from the fixture's pose),
-    then robust point-to-plane ICP at 8, 2 and 1 voxels."""
+    """The rigid transform (4, 4) that moves ``points`` into the template's frame: ``coarse`` global stage
+    (``none``: from the fixture's pose), then point-to-plane ICP at 8, 2 and 1 voxels."""
     alignment, voxel = model.params.alignment, model.params.preprocess.voxel_size
     if not alignment.enabled:
-        return points
+        return torch.eye(4, dtype=points.dtype, device=points.device)
     result = align(
         points,
         model.template,
@@ -64,4 +79,4 @@ def align_to_template(points: torch.Tensor, model: RecipeModel, coarse: str) -> 
         max_iterations=alignment.iterations,
         tolerance=alignment.tolerance,
     )
-    return apply_transform(points, result.transform)
+    return result.transform.to(points.dtype)

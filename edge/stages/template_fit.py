@@ -7,12 +7,13 @@ coverage of that part and the fitness: the share of scan points near the templat
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
+from edge.geometry.alignment import apply_transform
 from edge.recipe import RecipeModel
-from edge.scoring.deviation import ViewModel, missing_evidence, surface_deviation
+from edge.scoring.deviation import ViewModel, fine_deviation, missing_evidence, surface_deviation
 
 
 @dataclass(frozen=True)
@@ -25,8 +26,11 @@ class TemplateFit:
     fitness: float
 
 
-def template_fit(aligned: torch.Tensor, model: RecipeModel) -> TemplateFit:
-    """The template branches of an aligned scan; zeros and full fitness when the recipe disables them."""
+def template_fit(aligned: torch.Tensor, model: RecipeModel, *, view_direction: torch.Tensor | None = None) -> TemplateFit:
+    """The template branches of an aligned scan; zeros and full fitness when the recipe disables them.
+
+    ``view_direction`` (3,), from the part towards the scanner in the template's frame, replaces the visibility
+    model's estimate when the scanner reports where it stood."""
     params = model.params
     dev, voxel = params.deviation, params.preprocess.voxel_size
     if not dev.enabled:
@@ -34,10 +38,27 @@ def template_fit(aligned: torch.Tensor, model: RecipeModel) -> TemplateFit:
         return TemplateFit(zeros, zeros, 1.0, 1.0)
     template, normals = model.template, model.template_normals
     deviation = surface_deviation(aligned, template, normals, patch_radius=dev.patch_radius_voxels * voxel)
-    view = ViewModel(dev.view_cell_voxels * voxel, dev.view_depth_voxels * voxel) if dev.visibility else None
+    view = (ViewModel(dev.view_cell_voxels * voxel, dev.view_depth_voxels * voxel, direction=view_direction)
+            if dev.visibility else None)
     missing, _, coverage = missing_evidence(
         aligned, template, normals, gap_radius=dev.gap_radius_voxels * voxel, full_coverage=dev.full_coverage,
         view=view,
     )
     limit = params.alignment.fitness_distance_voxels * voxel
     return TemplateFit(deviation, missing, coverage, float((deviation <= limit).float().mean()))
+
+
+def refine_deviation(fit: TemplateFit, points: torch.Tensor, rows: torch.Tensor, transform: torch.Tensor,
+                     model: RecipeModel) -> TemplateFit:
+    """``fit`` with each processing point's deviation raised to the farthest of its own input points
+    (:func:`edge.scoring.deviation.fine_deviation`): ``points`` (N, 3) are the scan as it came, ``rows`` (N,)
+    their processing rows, ``transform`` (4, 4) the registration's. Unchanged when ``deviation.fine`` is off or
+    the grid merged nothing (one input point per processing point)."""
+    dev = model.params.deviation
+    count = fit.deviation.shape[0]
+    if not (dev.enabled and dev.fine) or rows.shape[0] <= count:
+        return fit
+    voxel = model.params.preprocess.voxel_size
+    fine = fine_deviation(apply_transform(points, transform), rows, count, model.template, model.template_normals,
+                          patch_radius=dev.patch_radius_voxels * voxel)
+    return replace(fit, deviation=torch.maximum(fit.deviation, fine))

@@ -42,11 +42,13 @@ class StubInspector:
         self.bundle_sha256 = "f" * 64
         self.delay = delay
         self.sensitivity = 0.5
+        self.viewpoints: list[list[float] | None] = []
 
     def set_sensitivity(self, value: float) -> None:
         self.sensitivity = value
 
-    def inspect(self, points: np.ndarray) -> Verdict:
+    def inspect(self, points: np.ndarray, *, viewpoint: list[float] | None = None) -> Verdict:
+        self.viewpoints.append(viewpoint)
         if points[0, 0] == RAISE_MARK:
             raise RuntimeError("boom")
         time.sleep(self.delay)

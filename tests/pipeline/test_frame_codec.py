@@ -36,6 +36,13 @@ def test_extra_fields_are_accepted_and_only_xyz_is_inspected() -> None:
     np.testing.assert_array_equal(decoded.points, values[:, :3])
 
 
+def test_scanner_viewpoint_is_optional_and_converted_to_mm_with_the_points() -> None:
+    header, points = frame(units="m", viewpoint=[0.0, 0.5, 2.0])
+    decoded = decode(encode(header, points), limits)
+    assert decoded.viewpoint == pytest.approx([0.0, 500.0, 2000.0])
+    assert decode(encode(*frame()), limits).viewpoint is None
+
+
 def _bytes(header: dict) -> bytes:
     return json.dumps(header).encode()
 
@@ -66,6 +73,8 @@ MALFORMED = {
     "extra part": ([_bytes(frame()[0]), PAYLOAD, b"x"], "message has 3 parts", "f1"),
     "wrong byte count": ([_bytes(frame()[0]), PAYLOAD[:-4]], "payload has 44 bytes, expected 48", "f1"),
     "non-finite": ([_bytes(frame()[0]), NAN_PAYLOAD], "non-finite coordinates in 2 of 4 points", "f1"),
+    "bad viewpoint": ([_bytes(frame(viewpoint=[0, 1])[0]), PAYLOAD], "header key 'viewpoint' must be [x, y, z]", "f1"),
+    "non-finite viewpoint": ([_bytes(frame(viewpoint=[0, 1, "inf"])[0]), PAYLOAD], "'viewpoint' must be", "f1"),
 }
 
 

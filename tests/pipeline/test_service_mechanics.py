@@ -26,6 +26,14 @@ def test_heartbeat_carries_station_state_bundles_counters_and_queue(serve) -> No
     assert abs(beat["ts"] - time.time()) < 60
 
 
+def test_scanner_viewpoint_in_the_header_reaches_the_inspector(serve) -> None:
+    service, line = serve()
+    line.send(CLOUD, viewpoint=[0.0, 0.0, 500.0])
+    line.send(CLOUD)
+    assert [line.verdict()["verdict"] for _ in range(2)] == ["PASS", "PASS"]
+    assert service.recipes.current("bracket").inspector.viewpoints == [[0.0, 0.0, 500.0], None]
+
+
 def test_paused_service_receives_nothing_until_resumed(serve) -> None:
     service, line = serve()
     assert line.control({"op": "pause"}) == {"ok": True, "state": "paused"}

@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from edge.scoring.deviation import missing_evidence, surface_deviation
+from edge.geometry.sampling import voxel_downsample
+from edge.scoring.deviation import fine_deviation, missing_evidence, surface_deviation
 
 
 def _plane(n: int = 60, spacing: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -65,3 +66,38 @@ def test_unscanned_far_side_of_a_thin_part_is_not_taken_for_a_hole() -> None:
     _, template_gap, coverage = missing_evidence(top, template, template_normals, gap_radius=0.5)
     assert coverage < 0.85
     assert bool((template_gap == 0).all())
+
+
+def _dense_plate(spacing: float = 0.25, size: float = 20.0) -> torch.Tensor:
+    ticks = torch.arange(0.0, size, spacing)
+    x, y = torch.meshgrid(ticks, ticks, indexing="ij")
+    return torch.stack([x.reshape(-1), y.reshape(-1), torch.zeros(x.numel())], dim=1)
+
+
+def test_a_groove_narrower_than_a_voxel_keeps_its_depth_at_full_resolution() -> None:
+    scan = _dense_plate()
+    groove = (scan[:, 0] - 10.1).abs() < 0.15
+    scan[groove, 2] = -0.6
+    merged, rows = voxel_downsample(scan, 2.0)
+    template = _dense_plate(spacing=1.0, size=21.0)
+    normals = torch.tensor([[0.0, 0.0, 1.0]]).expand_as(template)
+    coarse = surface_deviation(merged, template, normals, patch_radius=1.0)
+    fine = fine_deviation(scan, rows, merged.shape[0], template, normals, patch_radius=1.0)
+    on_groove = torch.unique(rows[groove])
+    assert float(coarse[on_groove].max()) < 0.2
+    assert torch.allclose(fine[on_groove], torch.full((on_groove.numel(),), 0.6), atol=1e-4)
+    off = torch.ones(merged.shape[0], dtype=torch.bool)
+    off[on_groove] = False
+    assert float(fine[off].max()) < 1e-4
+
+
+def test_input_points_dropped_by_preprocessing_do_not_count() -> None:
+    scan = _dense_plate()
+    merged, rows = voxel_downsample(scan, 2.0)
+    scan[0, 2] = 50.0
+    rows = rows.clone()
+    rows[0] = -1
+    template = _dense_plate(spacing=1.0, size=21.0)
+    normals = torch.tensor([[0.0, 0.0, 1.0]]).expand_as(template)
+    fine = fine_deviation(scan, rows, merged.shape[0], template, normals, patch_radius=1.0)
+    assert float(fine.max()) < 1e-4

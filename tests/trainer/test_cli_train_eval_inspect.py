@@ -46,9 +46,16 @@ def test_train_writes_a_bundle_that_inspect_loads(dataset: Path, tmp_path: Path,
     assert "FAIL" in capsys.readouterr().out and png.stat().st_size > 10_000
 
 
-def test_eval_writes_report_json_of_the_agreed_shape_with_a_baseline(dataset: Path, tmp_path: Path) -> None:
-    out = tmp_path / "report"
+@pytest.fixture(scope="module")
+def evaluated(dataset: Path, tmp_path_factory) -> Path:
+    """The report folder of one `pcinspect eval --baseline` run on the dataset."""
+    out = tmp_path_factory.mktemp("eval") / "report"
     assert main(["eval", "--data", str(dataset), "--format", "real3d", "--classes", "all", "--out", str(out), "--baseline", *FAST]) == 0
+    return out
+
+
+def test_eval_writes_report_json_of_the_agreed_shape_with_a_baseline(evaluated: Path) -> None:
+    out = evaluated
     report = json.loads((out / "report.json").read_text())
     assert set(report["classes"]) == {"bracket"}
     assert METRIC_KEYS <= set(report["classes"]["bracket"]) and METRIC_KEYS <= set(report["mean"])
@@ -56,6 +63,14 @@ def test_eval_writes_report_json_of_the_agreed_shape_with_a_baseline(dataset: Pa
     assert len(report["variants"]) == 2
     assert "| bracket |" in (out / "report.md").read_text()
     assert list((out / "heatmaps").glob("*.png"))
+
+
+def test_eval_reports_how_well_registration_undoes_a_fixture_sized_motion(evaluated: Path) -> None:
+    out = evaluated
+    registration = json.loads((out / "report.json").read_text())["classes"]["bracket"]["registration"]
+    assert 0.0 <= registration["rotation_deg_median"] <= registration["rotation_deg_max"] < 0.5
+    assert 0.0 <= registration["translation_median"] <= registration["translation_max"] < 0.5
+    assert "## Registration (self-consistency)" in (out / "report.md").read_text()
 
 
 def test_train_rejects_an_unknown_parameter_override(dataset: Path, tmp_path: Path, capsys) -> None:

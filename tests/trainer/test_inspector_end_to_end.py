@@ -7,6 +7,8 @@ import pytest
 import torch
 
 from edge.bundle import BundleError, load_bundle
+from edge.geometry import visibility
+from edge.geometry.visibility import visible_from
 from edge.inspector import Inspector
 from edge.verdict import Decision, RegionKind
 from trainer.data import make_part, synthetic_sample
@@ -92,6 +94,26 @@ def test_a_single_view_of_a_normal_part_passes(inspector: Inspector) -> None:
     view = single_view(torch.as_tensor(_scan(np.random.default_rng(404))[0]), np.random.default_rng(5), 1.0)
     verdict = inspector.inspect(view)
     assert verdict.decision is Decision.PASS, verdict.reason
+
+
+def test_a_scanner_reported_viewpoint_replaces_the_search_for_the_viewing_direction(inspector: Inspector,
+                                                                                    monkeypatch) -> None:
+    points = torch.as_tensor(_scan(np.random.default_rng(406))[0])
+    direction = torch.tensor([0.0, 0.0, 1.0])
+    seen = visible_from(points, direction.unsqueeze(0), cell=2.5, depth_tolerance=2.5)[0]
+    viewpoint = (points[seen].mean(dim=0) + 500.0 * direction).tolist()
+
+    def no_search(*args, **kwargs):
+        raise AssertionError("the viewing direction was searched although the scanner reported its viewpoint")
+
+    monkeypatch.setattr(visibility, "sphere_directions", no_search)
+    verdict = inspector.inspect(points[seen].numpy(), viewpoint=viewpoint)
+    assert verdict.decision is not Decision.ERROR, verdict.reason
+
+
+def test_a_malformed_viewpoint_is_an_error_naming_it(inspector: Inspector) -> None:
+    verdict = inspector.inspect(_scan(np.random.default_rng(407))[0], viewpoint=[0.0, float("nan"), 1.0])
+    assert verdict.decision is Decision.ERROR and "viewpoint" in verdict.reason
 
 
 def test_a_part_placed_off_the_fixture_is_registered_by_the_global_stage(inspector: Inspector) -> None:

@@ -16,6 +16,7 @@ from edge.timing import StageTimer
 from edge.verdict import Verdict
 from trainer.data import GOOD, load_split
 from trainer.evaluate.metrics import auroc, evaluate_class
+from trainer.evaluate.registration import RegistrationError, registration_error, summarize
 from trainer.fit.recipe import TrainedRecipe, TrainOptions, train_recipe
 
 Progress = Callable[[str], None]
@@ -47,10 +48,12 @@ class ClassResult:
     train_sec: float
     sec_per_cloud: float
     outcomes: list[CloudOutcome] = field(default_factory=list)
+    registration: dict[str, float] = field(default_factory=dict)
 
     def to_report(self) -> dict[str, object]:
         """The class entry of report.json."""
-        return {**self.metrics, "train_sec": self.train_sec, "sec_per_cloud": self.sec_per_cloud, "per_kind": self.per_kind}
+        return {**self.metrics, "train_sec": self.train_sec, "sec_per_cloud": self.sec_per_cloud,
+                "per_kind": self.per_kind, "registration": self.registration}
 
 
 def run_class(
@@ -66,6 +69,8 @@ def run_class(
 
     Returns the recipe's own result under ``None`` and one result per fusion variant of ``options.variants``
     (the ablation): each test cloud is analysed once through the Inspector and concluded by every variant.
+    Each normal test cloud also measures the registration's self-consistency
+    (:mod:`trainer.evaluate.registration`).
     """
     say = progress or (lambda _msg: None)
     train = load_split(root, format, class_name, "train")
@@ -78,6 +83,8 @@ def run_class(
     for name, variant in trained.variants.items():
         inspectors[name] = inspector.with_fusion(variant.fusion, variant.calibration)
     outcomes: dict[str | None, list[CloudOutcome]] = {name: [] for name in inspectors}
+    rng = np.random.default_rng(0)
+    errors: list[RegistrationError] = []
     for i, sample in enumerate(test):
         say(f"{class_name}: inspecting {i + 1}/{len(test)}")
         labels = sample.labels if sample.labels is not None else np.zeros(len(sample.points), np.uint8)
@@ -89,6 +96,8 @@ def run_class(
         except InspectionError as exc:
             analysis, error = None, Verdict.error(str(exc))
         analysed = time.perf_counter() - t0
+        if sample.kind == GOOD and analysis is not None:
+            errors.append(registration_error(inspector, sample.points, rng))
         for name, variant in inspectors.items():
             t1 = time.perf_counter()
             verdict = error if analysis is None else variant.conclude(analysis, point_scores=True)
@@ -104,6 +113,7 @@ def run_class(
             train_sec=train_sec,
             sec_per_cloud=float(np.mean([o.seconds for o in items])) if items else float("nan"),
             outcomes=items,
+            registration=summarize(errors),
         )
         for name, items in outcomes.items()
     }

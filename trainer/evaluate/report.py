@@ -60,7 +60,26 @@ def render_markdown(report: dict[str, object]) -> str:
                 cells = [_fmt(entry["per_kind"].get(k, {}).get("o_auroc"), "o_auroc") for k in kinds]
                 lines.append(f"| {cls} | " + " | ".join(cells) + " |")
         lines.append("")
+    lines += _registration_table(report)
     return "\n".join(lines)
+
+
+REGISTRATION = ("rotation_deg_median", "rotation_deg_max", "translation_median", "translation_max")
+
+
+def _registration_table(report: dict[str, object]) -> list[str]:
+    """Registration self-consistency per class (normal test clouds moved by up to 3 degrees / 1 unit)."""
+    classes = {name: entry.get("registration") or {} for name, entry in report["classes"].items()}
+    if not any(classes.values()):
+        return []
+    lines = ["## Registration (self-consistency)", "",
+             "Each normal test cloud registered as it comes and again after a random motion of up to 3 degrees and "
+             "1 unit; the error between the two poses (`trainer/evaluate/registration.py`).", "",
+             "| class | rotation median (deg) | rotation max (deg) | translation median | translation max |",
+             "|---|---:|---:|---:|---:|"]
+    for name, entry in classes.items():
+        lines.append(f"| {name} | " + " | ".join(_fmt(entry.get(k), k) for k in REGISTRATION) + " |")
+    return lines + [""]
 
 
 def write_worst_misses(results: list[ClassResult], out: Path) -> list[Path]:
