@@ -21,8 +21,8 @@ what runs on the line. Follow :meth:`Inspector.inspect` to find every stage:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
