@@ -85,6 +85,7 @@ def test_eval_ablation_reports_a_row_per_fusion_from_one_training(dataset: Path,
     assert main(["eval", "--data", str(dataset), "--format", "real3d", "--classes", "all", "--out", str(out),
                  "--ablation", "fusion", *FAST]) == 0
     report = json.loads((out / "report.json").read_text())
-    assert set(report["variants"]) == {"pcinspect", *FUSIONS}
+    assert set(report["variants"]) == {"fused", *FUSIONS}
+    assert {"template only", "feature only", "reconstruction only", "fused without reconstruction"} <= set(FUSIONS)
     trained = {v["classes"]["bracket"]["train_sec"] for v in report["variants"].values()}
     assert len(trained) == 1

@@ -156,7 +156,8 @@ def test_bundle_records_the_training_provenance(bundle: Path, trained) -> None:
     provenance = load_bundle(bundle).manifest.provenance
     assert len(provenance["training_scans"]) == 3
     assert provenance["held_back_normal_scores"] == pytest.approx(trained.normal_scores, abs=1e-5)
-    assert provenance["fusion"]["method"] == "ocsvm"
+    assert provenance["fusion"]["method"] == trained.model.fusion.method
+    assert provenance["fusion"]["reason"].startswith(trained.model.fusion.method)
 
 
 def test_tampered_memory_bank_is_refused_naming_the_file(bundle: Path, tmp_path: Path) -> None:
@@ -185,10 +186,18 @@ def test_wrong_golden_expectation_fails_the_smoke_test(bundle: Path, tmp_path: P
         Inspector.from_bundle(copy)
 
 
-def test_trained_recipe_fuses_every_branch_with_a_one_class_svm(trained) -> None:
+def test_trained_recipe_fuses_every_branch(trained) -> None:
     fusion = trained.model.fusion
-    assert fusion.method == "ocsvm" and fusion.branches == ("feature", "deviation", "reconstruction", "missing")
+    assert fusion.branches == ("feature", "deviation", "reconstruction", "missing")
     assert set(trained.model.networks) == {"down_net", "up_net"} and trained.model.frame is not None
+
+
+def test_the_recipe_fusion_never_loses_to_the_scaled_sum_on_validation(trained) -> None:
+    candidates = trained.fusion_choice["candidates"]
+    merit = {m: (c["object_auroc"] + c["point_auroc"]) / 2 for m, c in candidates.items()}
+    assert set(merit) == {"sum", "ocsvm"}
+    assert trained.model.fusion.method in merit
+    assert merit[trained.model.fusion.method] >= merit["sum"]
 
 
 def test_reconstruction_branch_scores_a_bulge_above_the_rest_of_the_part(inspector: Inspector) -> None:
@@ -201,12 +210,13 @@ def test_reconstruction_branch_scores_a_bulge_above_the_rest_of_the_part(inspect
     assert analysis.reconstruction[on_defect].mean() > analysis.reconstruction[~on_defect].mean()
 
 
-def test_bundle_stores_the_networks_fusion_and_frame(bundle: Path) -> None:
+def test_bundle_stores_the_networks_fusion_and_frame(bundle: Path, trained) -> None:
     import yaml
 
     manifest = yaml.safe_load((bundle / "bundle.yaml").read_text())
     assert set(manifest["networks"]) == {"down_net", "up_net"}
-    assert manifest["calibration"]["fusion"]["method"] == "ocsvm" and "frame" in manifest["calibration"]
+    assert manifest["calibration"]["fusion"]["method"] == trained.model.fusion.method
+    assert "frame" in manifest["calibration"]
     assert all(entry["weights"] in manifest["files"] for entry in manifest["networks"].values())
 
 

@@ -30,9 +30,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--baseline", action="store_true",
                         help="also run plain PatchCore on single-scale FPFH (no AGCS, no multi-scale, no template)")
     parser.add_argument("--ablation", nargs="?", const="all", choices=("fusion", "all"),
-                        help="also report feature only, reconstruction only, OCSVM fusion without the missing branch, "
-                        "mean/std fusion and the issue-3 scaled sum ('fusion': from the recipe's own training), and "
-                        "('all', the default) a second training with the Group3AD encoder")
+                        help="report the recipe as 'fused' beside the rows of trainer/evaluate/ablation.py: template, "
+                        "feature and reconstruction only, fused without reconstruction, OCSVM and scaled sum "
+                        "('fusion': from the recipe's own training) and ('all', the default) trainings of their "
+                        "own for AGCS alpha=0 and Group3AD")
     parser.add_argument("--quick", action="store_true",
                         help="light training for trials (short DUS-Net fine-tune, fewer validation defects, small "
                         "fusion grid); accuracy is measured without it")
@@ -46,11 +47,13 @@ def run(args: argparse.Namespace) -> int:
     classes = list_classes(args.data, args.format) if args.classes == "all" else [c.strip() for c in args.classes.split(",") if c.strip()]
     overrides = parse_overrides(args.overrides)
     options = train_options(args)
-    trainings: dict[str, tuple[dict[str, object], TrainOptions]] = {MAIN: (overrides, options)}
+    main_row = ablation.FUSED if args.ablation else MAIN
+    trainings: dict[str, tuple[dict[str, object], TrainOptions]] = {main_row: (overrides, options)}
     if args.ablation:
-        trainings[MAIN] = (overrides, replace(options, variants=ablation.FUSIONS))
+        trainings[main_row] = (overrides, replace(options, variants=ablation.FUSIONS))
     if args.ablation == "all":
-        trainings[ablation.ENCODER_ROW] = ({**overrides, **ablation.WITH_ENCODER}, options)
+        for row, changes in ablation.TRAININGS.items():
+            trainings[row] = ({**overrides, **changes}, options)
     if args.baseline:
         trainings["baseline (PatchCore, single-scale FPFH)"] = ({**overrides, **BASELINE_OVERRIDES}, options)
     results: dict[str, list[ClassResult]] = {}
@@ -66,9 +69,9 @@ def run(args: argparse.Namespace) -> int:
                 console.print(f"{row:>24.24} {class_name:<12} O-AUROC {m['o_auroc']:.3f}  P-AUROC {m['p_auroc']:.3f}  "
                               f"AU-PRO {m['au_pro']:.3f}  train {result.train_sec:.1f} s  {result.sec_per_cloud:.2f} s/cloud")
     settings = {"data": str(args.data), "format": args.format, "target_points": args.target_points, **overrides}
-    report = build_report(results, MAIN, settings)
+    report = build_report(results, main_row, settings)
     write_report(report, args.out)
-    pictures = write_worst_misses(results[MAIN], args.out)
+    pictures = write_worst_misses(results[main_row], args.out)
     console.print((args.out / "report.md").read_text())
     console.print(f"wrote {args.out / 'report.json'}, {args.out / 'report.md'} and {len(pictures)} heatmaps")
     return 0

@@ -17,9 +17,10 @@ calibration.
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -70,7 +71,10 @@ class TrainOptions:
     out-of-sample (leave-one-out models, cross-fitted OCSVM) but few, so a new good part may exceed them."""
     seed: int = 0
     validation_defects: tuple[str, ...] = DEFECT_KINDS
-    fusion_method: str = "ocsvm"
+    fusion_method: str = "auto"
+    """The recipe's fusion: ``auto`` fits the One-Class SVM (Uni-3DAD) and the scaled sum on the same held-back
+    validation data and keeps the better (the sum on a tie: fewer parameters), so the fused recipe never loses to
+    its own plain sum on validation; or one method by name (``ocsvm``, ``sum``, ``max``, ``meanstd``)."""
     dusnet: DusNetOptions = field(default_factory=DusNetOptions)
     encoder: GroupEncoderOptions = field(default_factory=GroupEncoderOptions)
     fusion: FusionOptions = field(default_factory=FusionOptions)
@@ -107,6 +111,7 @@ class FusionVariant:
     calibration: Calibration
     fit: FusionFit
     normal_scores: list[float]
+    choice: dict[str, object] = field(default_factory=dict)
 
 
 @dataclass
@@ -118,6 +123,7 @@ class TrainedRecipe:
     normal_scores: list[float] = field(default_factory=list)
     variants: dict[str, FusionVariant] = field(default_factory=dict)
     fusion_fit: FusionFit | None = None
+    fusion_choice: dict[str, object] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     scans: list[dict[str, object]] = field(default_factory=list)
 
@@ -129,7 +135,8 @@ class TrainedRecipe:
         return {
             "training_scans": self.scans,
             "held_back_normal_scores": [round(float(s), 6) for s in self.normal_scores],
-            "fusion": {"method": fusion.method, "branches": list(fusion.branches)} if fusion is not None else "scaled sum",
+            "fusion": ({"method": fusion.method, "branches": list(fusion.branches), **self.fusion_choice}
+                       if fusion is not None else "scaled sum"),
             "timings_s": {k: round(v, 2) for k, v in self.timings.items()},
         }
 
@@ -288,6 +295,7 @@ def train_recipe(
         normal_scores=normal_scores,
         variants=variants,
         fusion_fit=main.fit if main is not None else None,
+        fusion_choice=main.choice if main is not None else {},
         timings=timings,
         scans=[{"points": int(c.shape[0]), "sha256": hashlib.sha256(c.numpy().tobytes()).hexdigest()} for c in clouds],
     )
@@ -366,6 +374,14 @@ def _folds(held_out: list[HeldOut]) -> list[int]:
 
 def _fit_variant(analyses: list[tuple[Inspector, Analysis, np.ndarray | None]], folds: list[int], spec: FusionSpec,
                  options: TrainOptions) -> FusionVariant | None:
+    """The fusion of ``spec`` (``auto``: :func:`_choose`); None when it needs a branch this recipe does not have."""
+    if spec.method == "auto":
+        return _choose(analyses, folds, spec.branches, options)
+    return _fit_method(analyses, folds, spec, options)
+
+
+def _fit_method(analyses: list[tuple[Inspector, Analysis, np.ndarray | None]], folds: list[int], spec: FusionSpec,
+                options: TrainOptions) -> FusionVariant | None:
     """Fit a fusion on the held-back branch scores; None when it needs a branch this recipe does not have.
 
     An OCSVM fusion is calibrated on cross-fitted scores: each fold's normal scans are scored by the OCSVM
@@ -399,6 +415,34 @@ def _fit_variant(analyses: list[tuple[Inspector, Analysis, np.ndarray | None]], 
     else:
         scores = _object_scores([analyses[i][:2] for i in normal_index], fit.model)
     return FusionVariant(fit.model, fit_calibration(np.array(scores), margin=options.margin), fit, scores)
+
+
+def _choose(analyses: list[tuple[Inspector, Analysis, np.ndarray | None]], folds: list[int],
+            branches: tuple[str, ...] | None, options: TrainOptions) -> FusionVariant | None:
+    """The One-Class SVM or the scaled sum over ``branches``, whichever scores better on the held-back validation
+    scans (the sum on a tie within ``options.fusion.tie_tolerance``), with the choice and its reason recorded."""
+    fitted = {m: _fit_method(analyses, folds, FusionSpec(branches, m), options) for m in ("sum", "ocsvm")}
+    merit = {m: _validation_merit(v.fit) for m, v in fitted.items() if v is not None}
+    if not merit:
+        return None
+    tolerance = options.fusion.tie_tolerance
+    best = max(merit, key=lambda m: merit[m])
+    if best != "sum" and "sum" in merit and merit[best] <= merit["sum"] + tolerance:
+        best = "sum"
+    others = ", ".join(f"{m} {x:.4f}" for m, x in merit.items() if m != best) or "nothing"
+    choice = {
+        "chosen_by": "validation",
+        "candidates": {m: {"object_auroc": round(v.fit.object_auroc, 4), "point_auroc": round(v.fit.point_auroc, 4)}
+                       for m, v in fitted.items() if v is not None},
+        "reason": f"{best} scored {merit[best]:.4f} (mean of object and point AUROC on the held-back validation "
+                  f"scans) against {others}; a tie within {tolerance} goes to the sum",
+    }
+    return replace(fitted[best], choice=choice)
+
+
+def _validation_merit(fit: FusionFit) -> float:
+    """Mean of object and point AUROC on every validation point (point AUROC alone when the object one is NaN)."""
+    return fit.point_auroc if math.isnan(fit.object_auroc) else 0.5 * (fit.object_auroc + fit.point_auroc)
 
 
 def _object_scores(normal: list[tuple[Inspector, Analysis]], fusion: FusionModel | None) -> list[float]:
