@@ -69,6 +69,7 @@ class Analysis:
     fitness: float
     reconstruction: torch.Tensor
     recon_missing: torch.Tensor
+    partial: bool = False
 
 
 @dataclass
@@ -79,6 +80,15 @@ class FusedScores:
     point: torch.Tensor
     object_basis: torch.Tensor
     missing: torch.Tensor
+
+
+@dataclass(frozen=True)
+class Regime:
+    """Branch scales, fusion and calibration that score one analysed scan (see :meth:`Inspector.regime`)."""
+
+    scales: BranchScales
+    fusion: FusionModel | None
+    calibration: Calibration | None
 
 
 class InspectionError(PcinspectError, ValueError):
@@ -214,7 +224,7 @@ class Inspector:
             reconstruction, recon_missing = self._reconstruct(aligned)
         return Analysis(
             pre, aligned, neighbors, feature, fit.deviation, fit.missing, fit.coverage, fit.fitness, reconstruction,
-            recon_missing,
+            recon_missing, fit.partial,
         )
 
     def _check_units(self, points: torch.Tensor) -> None:
@@ -269,7 +279,7 @@ class Inspector:
         rim that averaging would dilute). ``missing`` is the stronger of the template's and the reconstruction's
         evidence of absent material.
         """
-        scales = self.model.scales
+        scales = self.regime(analysis).scales
         continuous = {"feature": analysis.feature / scales.feature}
         missing = []
         if self.params.deviation.enabled:
@@ -293,7 +303,7 @@ class Inspector:
         only its peak, scores high; the object score is taken before dilation.
         """
         branches = self.branch_scores(analysis)
-        fusion = self.model.fusion
+        fusion = self.regime(analysis).fusion
         if self.params.scoring.fusion == "model" and fusion is not None:
             absent = [b for b in fusion.branches if b not in branches]
             if absent:
@@ -313,6 +323,14 @@ class Inspector:
         spread, source = fused[nbr].max(dim=1)
         return FusedScores(point=spread, object_basis=fused, missing=missing[nbr.gather(1, source.unsqueeze(1)).squeeze(1)])
 
+    def regime(self, analysis: Analysis) -> Regime:
+        """The scales, fusion and calibration that score ``analysis``: the recipe's single-view model for a single
+        view when it has one (:class:`edge.recipe.ViewRegime`), else the full-scan model."""
+        view = self.model.view
+        if analysis.partial and view is not None:
+            return Regime(view.scales, view.fusion, view.calibration)
+        return Regime(self.model.scales, self.model.fusion, self.model.calibration)
+
     def with_fusion(self, fusion: FusionModel | None, calibration: Calibration | None) -> "Inspector":
         """This inspector with another fusion and calibration (the evaluation's ablation variants); the rest is
         shared, so one analysis of a scan serves every variant."""
@@ -330,7 +348,7 @@ class Inspector:
     def _decide(self, analysis: Analysis, fused_scores: FusedScores, point_scores: bool) -> Verdict:
         raw = self.object_score(fused_scores)
         fused = fused_scores.point
-        calibration = self.model.calibration
+        calibration = self.regime(analysis).calibration
         if calibration is None:
             return Verdict(Decision.ERROR, float("nan"), raw, reason="recipe is not calibrated")
         score = float(calibration.normalize(raw))

@@ -48,6 +48,37 @@ class BranchScales:
         }
 
 
+@dataclass
+class ViewRegime:
+    """How a single view (a scan covering less than ``deviation.full_coverage`` of the template) is scored: its own
+    branch scales, fusion and calibration, learned from single views of the held-back training scans.
+
+    A line scanner's one-sided view has borders, unseen regions and a different noise than a full scan; scored
+    with the full-scan scales and fusion its normal border outweighs a real defect, and calibrated with full
+    scans every good view fails (issue 11). Full scans keep their own, tighter model.
+    """
+
+    scales: BranchScales
+    calibration: Calibration
+    fusion: FusionModel | None = None
+
+    def to(self, device: torch.device) -> "ViewRegime":
+        return replace(self, fusion=self.fusion.to(device) if self.fusion is not None else None)
+
+    def to_manifest(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """The ``calibration.view`` entry of ``bundle.yaml`` and the arrays it names (``view_*.npy``)."""
+        entry: dict[str, Any] = {"object": self.calibration.to_dict(), "scales": self.scales.to_dict()}
+        arrays: dict[str, np.ndarray] = {}
+        if self.fusion is not None:
+            entry["fusion"], arrays = self.fusion.to_manifest(prefix="view_")
+        return entry, arrays
+
+    @classmethod
+    def from_manifest(cls, entry: dict[str, Any], arrays: Any) -> "ViewRegime":
+        fusion = FusionModel.from_manifest(entry["fusion"], arrays) if entry.get("fusion") else None
+        return cls(BranchScales(**entry["scales"]), Calibration(**entry["object"]), fusion)
+
+
 Network = Callable[..., torch.Tensor]
 """A loaded network: batched tensors in (in its spec's input order), one tensor out (see :mod:`edge.runtime`)."""
 
@@ -57,7 +88,8 @@ class RecipeModel:
     """Everything a recipe has learned, in memory: what a bundle stores besides the golden sample.
 
     ``networks`` are the learned networks by name (``down_net``, ``up_net``, ``group_encoder``), already on the
-    device they run on (each backend places its own); ``frame`` is the unit-sphere frame the DUS-Net works in.
+    device they run on (each backend places its own); ``frame`` is the unit-sphere frame the DUS-Net works in;
+    ``view`` scores single views (None: a recipe trained without them scores views like full scans).
     """
 
     params: InspectorParams
@@ -69,6 +101,7 @@ class RecipeModel:
     frame: ShapeFrame | None = None
     networks: dict[str, Network] = field(default_factory=dict)
     fusion: FusionModel | None = None
+    view: ViewRegime | None = None
 
     def to(self, device: torch.device) -> "RecipeModel":
         return replace(
@@ -77,6 +110,7 @@ class RecipeModel:
             template_normals=self.template_normals.to(device),
             bank=self.bank.to(device),
             fusion=self.fusion.to(device) if self.fusion is not None else None,
+            view=self.view.to(device) if self.view is not None else None,
         )
 
 
@@ -107,6 +141,9 @@ def save_model(
         description, fusion_arrays = model.fusion.to_manifest()
         calibration["fusion"] = description
         arrays.update(fusion_arrays)
+    if model.view is not None:
+        calibration["view"], view_arrays = model.view.to_manifest()
+        arrays.update(view_arrays)
     return write_bundle(
         out,
         recipe=recipe,
@@ -131,11 +168,12 @@ def model_from_bundle(bundle: Bundle, networks: dict[str, Network] | None = None
         arrays = {name: torch.from_numpy(np.asarray(bundle.arrays[name], dtype=np.float32)) for name in ("template", "template_normals", "bank")}
         frame = ShapeFrame(**m.calibration["frame"]) if m.calibration.get("frame") else None
         fusion = FusionModel.from_manifest(m.calibration["fusion"], bundle.arrays) if m.calibration.get("fusion") else None
+        view = ViewRegime.from_manifest(m.calibration["view"], bundle.arrays) if m.calibration.get("view") else None
     except (KeyError, TypeError, ValueError) as exc:
         raise BundleError(f"{bundle.root}: bundle.yaml does not describe a usable recipe: {exc}") from None
     return RecipeModel(
         params, arrays["template"], arrays["template_normals"], arrays["bank"], scales, calibration,
-        frame=frame, networks=dict(networks or {}), fusion=fusion,
+        frame=frame, networks=dict(networks or {}), fusion=fusion, view=view,
     )
 
 

@@ -92,11 +92,12 @@ def missing_evidence(
     view): a gap is enclosed when its ``enclosure_k`` nearest scan points surround it in its tangent plane
     (largest angular gap below 180 degrees), counting only scan points of its own surface sheet within
     ``enclosure_radius_factor * gap_radius``. With a ``view`` model a partial view is also judged on the
-    template's visible part only: a gap the scanner could not see is not missing material, and the coverage
-    is that of the visible part. Each gap's evidence goes to its ``rim_k`` nearest scan points.
+    template's visible part only: a gap the scanner could not see is not missing material. Each gap's evidence
+    goes to its ``rim_k`` nearest scan points.
 
     Returns the per-scan-point evidence (N,) (0 where none), the per-template-point gap distance (T,) (0 where
-    covered or not counted) and the coverage fraction.
+    covered or not counted) and the coverage: the share of the whole template with a scan point within
+    ``gap_radius`` (below ``full_coverage``: a single view).
     """
     gap_d2, nearest_scan = knn(template, points, min(rim_k, points.shape[0]))
     gap = gap_d2[:, 0].sqrt()
@@ -109,7 +110,6 @@ def missing_evidence(
             direction=view.direction, covered=~is_gap, normals=template_normals,
         ).visible
         is_gap = is_gap & visible
-        coverage = float(1.0 - is_gap.float().sum() / visible.float().sum().clamp_min(1))
     if partial and bool(is_gap.any()):
         candidates = torch.nonzero(is_gap).squeeze(1)
         enclosed = _enclosed(

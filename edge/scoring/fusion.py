@@ -108,8 +108,9 @@ class FusionModel:
     def _row(values: tuple[float, ...] | None, like: torch.Tensor) -> torch.Tensor:
         return torch.tensor(values, dtype=torch.float64, device=like.device)
 
-    def to_manifest(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        """YAML-ready description (scalars and lists) and the arrays it names (to store as ``<name>.npy``)."""
+    def to_manifest(self, prefix: str = "") -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """YAML-ready description (scalars and lists) and the arrays it names (to store as ``<name>.npy``; their
+        names start with ``prefix`` so that two fusions can share a bundle)."""
         manifest: dict[str, Any] = {
             "method": self.method,
             "branches": list(self.branches),
@@ -122,8 +123,9 @@ class FusionModel:
         arrays: dict[str, np.ndarray] = {}
         if self.ocsvm is not None:
             ocsvm_arrays, scalars = self.ocsvm.to_arrays()
-            manifest["ocsvm"] = {**scalars, "support_vectors": SUPPORT_VECTORS, "dual_coef": DUAL_COEF}
-            arrays = {SUPPORT_VECTORS: ocsvm_arrays["support_vectors"], DUAL_COEF: ocsvm_arrays["dual_coef"]}
+            vectors, coef = prefix + SUPPORT_VECTORS, prefix + DUAL_COEF
+            manifest["ocsvm"] = {**scalars, "support_vectors": vectors, "dual_coef": coef}
+            arrays = {vectors: ocsvm_arrays["support_vectors"], coef: ocsvm_arrays["dual_coef"]}
         return manifest, arrays
 
     @classmethod

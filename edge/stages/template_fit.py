@@ -18,12 +18,14 @@ from edge.scoring.deviation import ViewModel, fine_deviation, missing_evidence, 
 
 @dataclass(frozen=True)
 class TemplateFit:
-    """Per-point ``deviation`` and ``missing`` evidence (P,), the template ``coverage`` and the scan's ``fitness``."""
+    """Per-point ``deviation`` and ``missing`` evidence (P,), the template ``coverage`` and the scan's ``fitness``.
+    ``partial``: the scan covers less than ``deviation.full_coverage`` of the template (a single view)."""
 
     deviation: torch.Tensor
     missing: torch.Tensor
     coverage: float
     fitness: float
+    partial: bool = False
 
 
 def template_fit(aligned: torch.Tensor, model: RecipeModel, *, view_direction: torch.Tensor | None = None) -> TemplateFit:
@@ -35,7 +37,7 @@ def template_fit(aligned: torch.Tensor, model: RecipeModel, *, view_direction: t
     dev, voxel = params.deviation, params.preprocess.voxel_size
     if not dev.enabled:
         zeros = aligned.new_zeros(aligned.shape[0])
-        return TemplateFit(zeros, zeros, 1.0, 1.0)
+        return TemplateFit(zeros, zeros, 1.0, 1.0, False)
     template, normals = model.template, model.template_normals
     deviation = surface_deviation(aligned, template, normals, patch_radius=dev.patch_radius_voxels * voxel)
     view = (ViewModel(dev.view_cell_voxels * voxel, dev.view_depth_voxels * voxel, direction=view_direction)
@@ -45,7 +47,8 @@ def template_fit(aligned: torch.Tensor, model: RecipeModel, *, view_direction: t
         view=view,
     )
     limit = params.alignment.fitness_distance_voxels * voxel
-    return TemplateFit(deviation, missing, coverage, float((deviation <= limit).float().mean()))
+    return TemplateFit(deviation, missing, coverage, float((deviation <= limit).float().mean()),
+                       coverage < dev.full_coverage)
 
 
 def refine_deviation(fit: TemplateFit, points: torch.Tensor, rows: torch.Tensor, transform: torch.Tensor,

@@ -53,7 +53,7 @@ def test_template_regions_hidden_from_the_scanner_are_not_missing_material() -> 
         scan, template, normals, gap_radius=2.0, view=ViewModel(cell=1.5, depth_tolerance=1.5)
     )
     assert bool((template_gap == 0).all()) and bool((evidence == 0).all())
-    assert coverage > 0.95
+    assert coverage < 0.85
 
 
 def test_a_hole_inside_the_visible_part_is_still_missing_material() -> None:

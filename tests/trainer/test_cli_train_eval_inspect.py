@@ -89,3 +89,10 @@ def test_eval_ablation_reports_a_row_per_fusion_from_one_training(dataset: Path,
     assert {"template only", "feature only", "reconstruction only", "fused without reconstruction"} <= set(FUSIONS)
     trained = {v["classes"]["bracket"]["train_sec"] for v in report["variants"].values()}
     assert len(trained) == 1
+
+
+def test_eval_reports_the_median_time_of_each_stage(evaluated: Path) -> None:
+    stage_ms = json.loads((evaluated / "report.json").read_text())["classes"]["bracket"]["stage_ms"]
+    assert {"preprocess", "align", "deviation", "features", "total"} <= set(stage_ms)
+    assert 0 < stage_ms["align"] < stage_ms["total"]
+    assert "## Time per stage" in (evaluated / "report.md").read_text()

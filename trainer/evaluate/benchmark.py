@@ -49,11 +49,12 @@ class ClassResult:
     sec_per_cloud: float
     outcomes: list[CloudOutcome] = field(default_factory=list)
     registration: dict[str, float] = field(default_factory=dict)
+    stage_ms: dict[str, float] = field(default_factory=dict)
 
     def to_report(self) -> dict[str, object]:
         """The class entry of report.json."""
         return {**self.metrics, "train_sec": self.train_sec, "sec_per_cloud": self.sec_per_cloud,
-                "per_kind": self.per_kind, "registration": self.registration}
+                "per_kind": self.per_kind, "registration": self.registration, "stage_ms": self.stage_ms}
 
 
 def run_class(
@@ -85,6 +86,7 @@ def run_class(
     outcomes: dict[str | None, list[CloudOutcome]] = {name: [] for name in inspectors}
     rng = np.random.default_rng(0)
     errors: list[RegistrationError] = []
+    stages: list[dict[str, float]] = []
     for i, sample in enumerate(test):
         say(f"{class_name}: inspecting {i + 1}/{len(test)}")
         labels = sample.labels if sample.labels is not None else np.zeros(len(sample.points), np.uint8)
@@ -96,6 +98,7 @@ def run_class(
         except InspectionError as exc:
             analysis, error = None, Verdict.error(str(exc))
         analysed = time.perf_counter() - t0
+        stages.append(timer.as_dict())
         if sample.kind == GOOD and analysis is not None:
             errors.append(registration_error(inspector, sample.points, rng))
         for name, variant in inspectors.items():
@@ -114,6 +117,7 @@ def run_class(
             sec_per_cloud=float(np.mean([o.seconds for o in items])) if items else float("nan"),
             outcomes=items,
             registration=summarize(errors),
+            stage_ms={k: float(np.median([t.get(k, 0.0) for t in stages])) for k in sorted({k for t in stages for k in t})},
         )
         for name, items in outcomes.items()
     }

@@ -61,7 +61,22 @@ def render_markdown(report: dict[str, object]) -> str:
                 lines.append(f"| {cls} | " + " | ".join(cells) + " |")
         lines.append("")
     lines += _registration_table(report)
+    lines += _stage_table(report)
     return "\n".join(lines)
+
+
+def _stage_table(report: dict[str, object]) -> list[str]:
+    """Median milliseconds of each analysis stage per class (the recipe's own row; fusion and verdict excluded)."""
+    classes = {name: entry.get("stage_ms") or {} for name, entry in report["classes"].items()}
+    stages = sorted({k for entry in classes.values() for k in entry if k != "total"})
+    if not stages:
+        return []
+    lines = ["## Time per stage (median ms per cloud, analysis only)", "",
+             "| class | " + " | ".join(stages) + " | total |", "|---|" + "---:|" * (len(stages) + 1)]
+    for name, entry in classes.items():
+        cells = [f"{entry[k]:.0f}" if entry.get(k) is not None else "-" for k in [*stages, "total"]]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines + [""]
 
 
 REGISTRATION = ("rotation_deg_median", "rotation_deg_max", "translation_median", "translation_max")

@@ -42,24 +42,36 @@ def augment(points: torch.Tensor, rng: np.random.Generator, voxel_size: float, *
 
 
 
-def single_view(points: torch.Tensor, rng: np.random.Generator, voxel_size: float, *, cell_voxels: float = 2.5,
-                depth_voxels: float = 2.5, min_share: float = 0.15) -> torch.Tensor:
-    """What one scanner head sees of a good part: the points of ``points`` (N, 3) visible from a random direction.
+def single_view(points: torch.Tensor, rng: np.random.Generator, voxel_size: float, **view: float) -> torch.Tensor:
+    """What one scanner head sees of a good part: the points of ``points`` (N, 3) visible from a random direction
+    (:func:`view_mask`; its keyword arguments pass through)."""
+    finite = points[torch.isfinite(points).all(dim=1)]
+    return finite[view_mask(finite, rng, voxel_size, **view)]
+
+
+def view_mask(points: torch.Tensor, rng: np.random.Generator, voxel_size: float, *, labels: np.ndarray | None = None,
+              cell_voxels: float = 2.5, depth_voxels: float = 2.5, min_share: float = 0.15,
+              min_defect_share: float = 0.3, tries: int = 10) -> torch.Tensor:
+    """Mask (N,) of the points of ``points`` (N, 3, finite) visible from a random direction.
 
     Training scans are full 360-degree scans while a line scanner delivers one side (Real3D-AD's setting); the
-    memory bank and the calibration need such views so that the border of a view, where the surface turns
-    away from the scanner, is known as normal. Uses the Inspector's own visibility model
-    (:func:`edge.geometry.visibility.visible_from`, normals from 16 neighbours); a direction that shows less
-    than ``min_share`` of the points (a thin part seen edge-on) is redrawn, up to ten times.
+    recipe's single-view model (:class:`edge.recipe.ViewRegime`) learns from such views what a good view's
+    border and unseen regions look like. Uses the Inspector's own visibility model
+    (:func:`edge.geometry.visibility.visible_from`, normals from 16 neighbours). A direction that shows less
+    than ``min_share`` of the points (a thin part seen edge-on), or, with point ``labels`` (N,) of a defect, less
+    than ``min_defect_share`` of the defect, is redrawn, up to ``tries`` times (the last draw is kept).
     """
-    finite = points[torch.isfinite(points).all(dim=1)]
-    normals = estimate_normals(finite, min(16, finite.shape[0]))
-    visible = torch.ones(finite.shape[0], dtype=torch.bool, device=finite.device)
-    for _ in range(10):
+    normals = estimate_normals(points, min(16, points.shape[0]))
+    defect = torch.as_tensor(labels, device=points.device).bool() if labels is not None else None
+    visible = torch.ones(points.shape[0], dtype=torch.bool, device=points.device)
+    for _ in range(tries):
         direction = rng.normal(size=3)
-        direction = torch.as_tensor(direction / np.linalg.norm(direction), dtype=finite.dtype, device=finite.device)
-        visible = visible_from(finite, direction.unsqueeze(0), cell=cell_voxels * voxel_size,
+        direction = torch.as_tensor(direction / np.linalg.norm(direction), dtype=points.dtype, device=points.device)
+        visible = visible_from(points, direction.unsqueeze(0), cell=cell_voxels * voxel_size,
                                depth_tolerance=depth_voxels * voxel_size, normals=normals)[0]
-        if float(visible.float().mean()) >= min_share:
+        enough = float(visible.float().mean()) >= min_share
+        if defect is not None and bool(defect.any()):
+            enough = enough and float(visible[defect].float().mean()) >= min_defect_share
+        if enough:
             break
-    return finite[visible]
+    return visible

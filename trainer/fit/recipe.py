@@ -31,6 +31,7 @@ from edge.geometry.knn import knn
 from edge.geometry.normals import estimate_normals
 from edge.geometry.sampling import voxel_downsample
 from edge.inspector import Analysis, BranchScales, Inspector, Network, RecipeModel
+from edge.recipe import ViewRegime
 from edge.models import NETWORK_SPECS
 from edge.params import InspectorParams, PreprocessParams, with_overrides
 from edge.preprocess import preprocess
@@ -39,7 +40,7 @@ from edge.scoring.calibration import Calibration, fit_calibration
 from edge.scoring.fusion import BRANCHES, FusionModel
 from edge.scoring.reconstruction import ShapeFrame
 from trainer.data.defects import DEFECT_KINDS, apply_defect
-from trainer.fit.augment import augment, single_view
+from trainer.fit.augment import augment, single_view, view_mask
 from trainer.fit.coreset import greedy_coreset
 from trainer.fit.dusnet import DusNetOptions, fine_tune_dusnet
 from trainer.fit.fusion import FusionFit, FusionOptions, fit_fusion, refit_ocsvm
@@ -55,12 +56,12 @@ class TrainOptions:
     target_points: int = 12000
     augmentations: int = 2
     held_out_copies: int = 2
-    views: int = 0
+    views: int = 2
     """Single views (:func:`trainer.fit.augment.single_view`) of each training scan added to the memory bank, and
-    of each held-back scan added to the calibration's normal scans: a recipe trained on full scans then knows
-    the border of a one-sided scan as normal (dev-views, Real3D-AD). Off by default: with 2, cheese_view rose
-    from 0.667 to 0.694 O-AUROC, but the views' missing-material noise loosened the calibration so much that a
-    hole in a full scan passed (docs/results/dev-views-i11.md)."""
+    of each held-back scan (normal, and with each validation defect) from which the recipe learns its single-view
+    model (:class:`edge.recipe.ViewRegime`: scales, fusion and calibration of its own), so a line scanner's
+    one-sided scan is judged against good one-sided scans while full scans keep their own tighter model. 0: no
+    view model (views are then scored like full scans)."""
     densities: tuple[float, ...] = (2.0, 1.0)
     """The memory bank's augmented copies cycle through these scan densities relative to the training scans, so
     a recipe also accepts a good part scanned at a finer pitch (``augment(density=...)``). Held-back scans keep
@@ -89,6 +90,7 @@ class TrainOptions:
             "validation_defects": ("bulge", "hole", "crack"),
             "dusnet": DusNetOptions(down_steps=20, up_steps=10),
             "fusion": FusionOptions(quantiles=(0.99,), gamma_factors=(0.01,)),
+            "views": 1,
         }
         return cls(**{**settings, **changes})
 
@@ -262,33 +264,44 @@ def train_recipe(
         inspector = Inspector(item.model)
         analyses.append((inspector, inspector.analyze(item.points), item.labels))
     timings["held_out"] = time.perf_counter() - started
-    normal = [(inspector, analysis) for inspector, analysis, labels in analyses if labels is None]
+    folds = _folds(held_out)
+    full = [i for i, (_, analysis, _) in enumerate(analyses) if not analysis.partial]
+    views = [i for i, (_, analysis, _) in enumerate(analyses) if analysis.partial]
+    normal = [analyses[i][:2] for i in full if analyses[i][2] is None]
     scales = _branch_scales([a for _, a in normal], options.scale_quantile, params.preprocess.voxel_size)
+    view_normal = [analyses[i][1] for i in views if analyses[i][2] is None]
+    view_scales = (_branch_scales(view_normal, options.scale_quantile, params.preprocess.voxel_size)
+                   if options.views and len(view_normal) >= 2 else None)
     for inspector, _, _ in analyses:
         inspector.model.scales = scales
 
     started = time.perf_counter()
     say("fitting the fusion")
-    folds = _folds(held_out)
-    main = _fit_variant(analyses, folds, FusionSpec(None, options.fusion_method), options) if options.fusion_method else None
+    subset = ([analyses[i] for i in full], [folds[i] for i in full])
+    main = _fit_variant(*subset, FusionSpec(None, options.fusion_method), options) if options.fusion_method else None
     variants = {}
     for name, spec in options.variants.items():
         say(f"fitting the fusion variant {name}")
-        variant = _fit_variant(analyses, folds, spec, options)
+        variant = _fit_variant(*subset, spec, options)
         if variant is not None:
             variants[name] = variant
-    timings["fusion"] = time.perf_counter() - started
-
     if main is not None:
         calibration, fusion, normal_scores = main.calibration, main.fusion, main.normal_scores
     else:
         fusion = None
         normal_scores = _object_scores(normal, None)
         calibration = fit_calibration(np.array(normal_scores), margin=options.margin)
+    view = None
+    if view_scales is not None:
+        say("fitting the single-view model")
+        for inspector, _, _ in analyses:
+            inspector.model.scales = view_scales
+        view = _view_regime([analyses[i] for i in views], [folds[i] for i in views], view_scales, options)
+    timings["fusion"] = time.perf_counter() - started
 
     say("final model on all scans")
     final = fit_model(gridded, descriptors, params, options, learned)
-    final.scales, final.calibration, final.fusion = scales, calibration, fusion
+    final.scales, final.calibration, final.fusion, final.view = scales, calibration, fusion, view
     return TrainedRecipe(
         model=final,
         golden=np.asarray(scans[0], dtype=np.float32),
@@ -357,6 +370,10 @@ def _held_out(clouds: list[torch.Tensor], gridded: list[torch.Tensor], descripto
         for kind in options.validation_defects:
             defect = apply_defect(kind, cloud.numpy(), rng)
             held_out.append(HeldOut(model, torch.from_numpy(defect.points), defect.labels.astype(bool)))
+            if options.views:
+                points = torch.from_numpy(defect.points)
+                seen = view_mask(points, rng, voxel, labels=defect.labels).numpy()
+                held_out.append(HeldOut(model, points[seen], defect.labels[seen].astype(bool)))
     return held_out
 
 
@@ -415,6 +432,22 @@ def _fit_method(analyses: list[tuple[Inspector, Analysis, np.ndarray | None]], f
     else:
         scores = _object_scores([analyses[i][:2] for i in normal_index], fit.model)
     return FusionVariant(fit.model, fit_calibration(np.array(scores), margin=options.margin), fit, scores)
+
+
+def _view_regime(analyses: list[tuple[Inspector, Analysis, np.ndarray | None]], folds: list[int],
+                 scales: BranchScales, options: TrainOptions) -> ViewRegime | None:
+    """The single-view model from the held-back single views: their scales, the fusion fitted on them (the
+    recipe's fusion method; the scaled sum when they hold no defect) and the calibration of their normal scores.
+    The held-back models score with ``scales`` (set by the caller) and no view model of their own, so the views
+    are fitted exactly as full scans are."""
+    if not any(labels is not None for _, _, labels in analyses):
+        normal = [(inspector, analysis) for inspector, analysis, labels in analyses if labels is None]
+        calibration = fit_calibration(np.array(_object_scores(normal, None)), margin=options.margin)
+        return ViewRegime(scales, calibration, None)
+    fitted = _fit_variant(analyses, folds, FusionSpec(None, options.fusion_method or "sum"), options)
+    if fitted is None:
+        return None
+    return ViewRegime(scales, fitted.calibration, fitted.fusion)
 
 
 def _choose(analyses: list[tuple[Inspector, Analysis, np.ndarray | None]], folds: list[int],
