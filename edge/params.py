@@ -80,9 +80,10 @@ class DeviationParams(_Strict):
     view_cell_voxels: PositiveFloat = Field(2.5, description="z-buffer cell of the visibility model")
     view_depth_voxels: PositiveFloat = Field(2.5, description="depth behind a cell's front point still visible")
     fine: bool = Field(
-        True,
+        False,
         description="also measure every input point's distance to the template and give each voxel its farthest "
-        "point's, so a groove narrower than the voxel grid still shows (issue 11, item 3)",
+        "point's, so a groove narrower than the voxel grid still shows (issue 11, item 3); off: it lost to its "
+        "control on dev-bench at a grid 3x coarser than the scans (docs/detector.md)",
     )
 
 
