@@ -66,53 +66,59 @@ def propagate_orientation(points: torch.Tensor, normals: torch.Tensor, neighbors
     normal must point outwards on a closed surface. Every round, the points adjacent to the
     last oriented front take the sign that agrees with the vote ``sum n_j . n_i`` of their
     already-oriented neighbours (near-parallel neighbours weigh most, as in Hoppe et al.'s
-    spanning-tree propagation). Work is O(N k) in total plus a few small ops per round. On CPU the rounds are
-    the breadth-first levels from scipy's graph search, swept in numpy (:func:`_propagate_by_levels`): the same
-    signs without a tensor round trip per level.
+    spanning-tree propagation). On CPU the rounds are the breadth-first levels from scipy's graph search, swept in
+    numpy (:func:`_propagate_by_levels`); on CUDA fixed-shape sweeps over all edges (:func:`_propagate_by_sweeps`)
+    give the same signs with a host round trip every few sweeps instead of several per level.
     """
     if points.device.type == "cpu":
         return _propagate_by_levels(points, normals, neighbors)
-    return _propagate_by_rounds(points, normals, neighbors)
+    return _propagate_by_sweeps(points, normals, neighbors)
 
 
-def _propagate_by_rounds(points: torch.Tensor, normals: torch.Tensor, neighbors: torch.Tensor) -> torch.Tensor:
-    """:func:`propagate_orientation` in tensor ops, one round per breadth-first level (the CUDA path)."""
-    n = points.shape[0]
+_LEVEL_CHECK_EVERY = 16
+"""Relaxation sweeps between two host checks of whether the breadth-first levels have settled (CUDA path)."""
+
+
+def _propagate_by_sweeps(
+    points: torch.Tensor, normals: torch.Tensor, neighbors: torch.Tensor, check_every: int = _LEVEL_CHECK_EVERY
+) -> torch.Tensor:
+    """:func:`propagate_orientation` in fixed-shape tensor sweeps over all edges (the CUDA path).
+
+    Every point starts as its own seed candidate, ranked by distance from the centroid (farthest first, lowest
+    index on ties), and relaxes ``rank * (N + 1) + hops`` over the symmetrised k-NN edges until nothing changes:
+    each point then holds its component's seed and its breadth-first level. The signs follow in ``max level``
+    sweeps, each point voting with the signs of its neighbours one level up (a point's sign is final once the
+    level before it is). The host waits only for a settled-check every ``check_every`` sweeps and for the
+    largest level: no round trip per level, the same signs as :func:`_propagate_by_levels`.
+    """
+    n, k = neighbors.shape
     device = points.device
-    src = torch.arange(n, device=device).repeat_interleave(neighbors.shape[1])
+    src = torch.arange(n, device=device).repeat_interleave(k)
     dst = neighbors.reshape(-1)
-    keep = src != dst
-    src, dst = torch.cat([src[keep], dst[keep]]), torch.cat([dst[keep], src[keep]])
-    order = torch.argsort(src, stable=True)
-    src, dst = src[order], dst[order]
-    degree = torch.bincount(src, minlength=n)
-    first_edge = torch.cumsum(degree, 0) - degree
-    outward = ((points - points.mean(dim=0, keepdim=True)) ** 2).sum(dim=1)
-    normals = normals.clone()
-    oriented = torch.zeros(n, dtype=torch.bool, device=device)
-    vote = torch.zeros(n, dtype=normals.dtype, device=device)
-    front = torch.empty(0, dtype=torch.int64, device=device)
+    src, dst = torch.cat([src, dst]), torch.cat([dst, src])
+    centroid = points.mean(dim=0, keepdim=True)
+    outward = ((points - centroid) ** 2).sum(dim=1)
+    rank = torch.empty(n, dtype=torch.int64, device=device)
+    rank[torch.argsort(outward, descending=True, stable=True)] = torch.arange(n, device=device)
+    span = n + 1
+    key = rank * span
     while True:
-        if front.numel() == 0:
-            if bool(oriented.all()):
-                return normals
-            seed = torch.where(oriented, torch.full_like(outward, -1.0), outward).argmax().reshape(1)
-            away = points[seed] - points.mean(dim=0, keepdim=True)
-            if float((normals[seed] * away).sum()) < 0:
-                normals[seed] = -normals[seed]
-            oriented[seed] = True
-            front = seed
-        counts = degree[front]
-        edge = torch.repeat_interleave(first_edge[front] - torch.cumsum(counts, 0) + counts, counts)
-        edge = edge + torch.arange(edge.numel(), device=device)
-        source, target = src[edge], dst[edge]
-        open_edge = ~oriented[target]
-        source, target = source[open_edge], target[open_edge]
-        vote.index_add_(0, target, (normals[source] * normals[target]).sum(dim=1))
-        front = torch.unique(target)
-        flip = vote[front] < 0
-        normals[front] = torch.where(flip.unsqueeze(1), -normals[front], normals[front])
-        oriented[front] = True
+        before = key
+        for _ in range(check_every):
+            key = key.scatter_reduce(0, dst, key[src] + 1, reduce="amin")
+        if torch.equal(key, before):
+            break
+    level = key % span
+    seed = key // span == rank
+    away = points - centroid
+    seed_sign = torch.where((normals * away).sum(dim=1) < 0, -1.0, 1.0).to(torch.float64)
+    forward = level[dst] == level[src] + 1
+    weight = torch.where(forward, (normals[src] * normals[dst]).sum(dim=1).to(torch.float64), 0.0)
+    sign = torch.where(seed, seed_sign, 1.0)
+    for _ in range(int(level.max())):
+        vote = torch.zeros(n, dtype=torch.float64, device=device).index_add_(0, dst, sign[src] * weight)
+        sign = torch.where(seed, seed_sign, torch.where(vote < 0, -1.0, 1.0))
+    return normals * sign.to(normals.dtype).unsqueeze(1)
 
 
 def _propagate_by_levels(points: torch.Tensor, normals: torch.Tensor, neighbors: torch.Tensor) -> torch.Tensor:
