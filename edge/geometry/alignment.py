@@ -122,6 +122,7 @@ def icp(
     max_points: int = 3000,
     max_target_points: int = 10000,
     seed: int = 0,
+    check_every: int | None = None,
 ) -> Alignment:
     """Refine ``init`` (4, 4; identity by default) by iterative closest point from source to target.
 
@@ -133,7 +134,8 @@ def icp(
     A stage stops when the update's rotation (radians) and translation (relative to the source's
     RMS radius) both fall below ``tolerance``. For speed, at most ``max_points`` source points and
     ``max_target_points`` target points (random, seeded subsets) take part; normals estimated here
-    come from the target subset.
+    come from the target subset. ``check_every``: how often the host asks whether a stage has converged (see
+    :func:`_icp_batch`; the pose does not depend on it).
     """
     _check_cloud(source, "source")
     _check_cloud(target, "target")
@@ -158,12 +160,17 @@ def icp(
     if method == "point_to_plane":
         normals = target_normals[keep].to(tgt) if target_normals is not None else estimate_normals(tgt)
     transform = (_identity(source) if init is None else init.to(source.device, torch.float64)).unsqueeze(0)
-    total = 0
+    total = torch.zeros((), dtype=torch.int64, device=source.device)
     rmse = fitness = torch.zeros(1, dtype=torch.float64, device=source.device)
     for distance in schedule:
-        transform, rmse, fitness, steps = _icp_batch(src, tgt, normals, transform, distance, max_iterations, tolerance)
-        total += steps
-    return Alignment(transform=transform[0].to(source.dtype), rmse=float(rmse[0]), fitness=float(fitness[0]), iterations=total)
+        transform, rmse, fitness, steps = _icp_batch(
+            src, tgt, normals, transform, distance, max_iterations, tolerance, check_every
+        )
+        total = total + steps
+    rmse_value, fitness_value, total_value = torch.stack([rmse[0], fitness[0], total.double()]).tolist()
+    return Alignment(
+        transform=transform[0].to(source.dtype), rmse=rmse_value, fitness=fitness_value, iterations=int(total_value)
+    )
 
 
 def coarse_pca(
@@ -277,6 +284,10 @@ def coarse_fpfh(
     return best.to(source.dtype)
 
 
+_CUDA_CHECK_EVERY = 8
+"""ICP iterations between two host checks of whether every member has converged (CUDA); the CPU checks each."""
+
+
 def _icp_batch(
     src: torch.Tensor,
     tgt: torch.Tensor,
@@ -285,41 +296,60 @@ def _icp_batch(
     distance: float,
     max_iterations: int,
     tolerance: float,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
+    check_every: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """ICP of one source against one target from B initial transforms (B, 4, 4) at once.
 
     Point-to-plane when ``normals`` is given, else point-to-point. Returns the refined transforms,
     their inlier RMSE and fitness (B,) evaluated at the returned transforms, and the number of
-    updates applied (the batch stops once every member has converged).
+    updates applied (a 0-dim tensor). The batch stops updating once every member has converged (or no
+    member has 6 pairs left): later iterations are masked to the identity, so the result does not depend on
+    how often the host asks whether to stop. It asks every ``check_every`` iterations (default: each on CPU,
+    every ``_CUDA_CHECK_EVERY`` on CUDA, where each question is a device synchronisation);
+    ``check_every >= max_iterations`` runs a fixed iteration count without any.
     """
     n_batch, n_src = transforms.shape[0], src.shape[0]
+    every = check_every if check_every is not None else (_CUDA_CHECK_EVERY if src.is_cuda else 1)
     src64 = src.double()
     radius = torch.sqrt(((src64 - src64.mean(dim=0)) ** 2).sum(dim=1).mean()).clamp(min=1e-12)
     tgt64 = tgt.double()
     normals64 = normals.double() if normals is not None else None
-    steps, converged = 0, False
-    while True:
-        moved = apply_transform(src64.unsqueeze(0), transforms)
-        d2, idx = knn(moved.reshape(-1, 3).to(tgt.dtype), tgt, 1)
-        d2, idx = d2.reshape(n_batch, n_src).double(), idx.reshape(n_batch, n_src)
-        inlier = d2 <= distance**2
-        weight = inlier.double()
-        count = weight.sum(dim=1)
-        rmse = torch.sqrt((d2 * weight).sum(dim=1) / count.clamp(min=1))
-        fitness = count / n_src
-        if converged or steps >= max_iterations or bool((count < 6).all()):
-            return transforms, rmse, fitness, steps
+    identity = _identity(src).expand_as(transforms)
+    active = torch.ones((), dtype=torch.bool, device=src.device)
+    steps = torch.zeros((), dtype=torch.int64, device=src.device)
+    for iteration in range(max_iterations):
+        moved, d2, idx, weight, count = _pairs(src64, tgt, transforms, distance)
+        paired = count >= 6
+        active = active & paired.any()
         matched = tgt64[idx]
         if normals64 is None:
             update = _kabsch(moved, matched, weight)
         else:
             update = _point_to_plane_step(moved, matched, normals64[idx], weight)
-        update = torch.where((count >= 6).view(-1, 1, 1), update, _identity(src).expand_as(update))
-        transforms = update @ transforms
-        steps += 1
+        update = torch.where(paired.view(-1, 1, 1), update, identity)
+        transforms = torch.where(active, update @ transforms, transforms)
+        steps = steps + active.long()
         angle = torch.arccos(((update[:, 0, 0] + update[:, 1, 1] + update[:, 2, 2] - 1) / 2).clamp(-1, 1))
         shift = update[:, :3, 3].norm(dim=1) / radius
-        converged = bool(((angle < tolerance) & (shift < tolerance)).all())
+        active = active & ~((angle < tolerance) & (shift < tolerance)).all()
+        if (iteration + 1) % every == 0 and not bool(active):
+            break
+    _, d2, _, weight, count = _pairs(src64, tgt, transforms, distance)
+    rmse = torch.sqrt((d2 * weight).sum(dim=1) / count.clamp(min=1))
+    return transforms, rmse, count / n_src, steps
+
+
+def _pairs(
+    src64: torch.Tensor, tgt: torch.Tensor, transforms: torch.Tensor, distance: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Source points moved by each transform (B, N, 3), their nearest target's squared distance and index (B, N),
+    the inlier weight (B, N) (1 within ``distance``) and the inlier count (B,)."""
+    n_batch, n_src = transforms.shape[0], src64.shape[0]
+    moved = apply_transform(src64.unsqueeze(0), transforms)
+    d2, idx = knn(moved.reshape(-1, 3).to(tgt.dtype), tgt, 1)
+    d2, idx = d2.reshape(n_batch, n_src).double(), idx.reshape(n_batch, n_src)
+    weight = (d2 <= distance**2).double()
+    return moved, d2, idx, weight, weight.sum(dim=1)
 
 
 def _point_to_plane_step(p: torch.Tensor, q: torch.Tensor, n: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
@@ -337,7 +367,7 @@ def _point_to_plane_step(p: torch.Tensor, q: torch.Tensor, n: torch.Tensor, w: t
     rhs = (jw * res.unsqueeze(2)).sum(dim=1)
     damping = 1e-9 * lhs.diagonal(dim1=1, dim2=2).sum(dim=1).clamp(min=1e-30)
     lhs = lhs + damping.view(-1, 1, 1) * torch.eye(6, dtype=lhs.dtype, device=lhs.device)
-    x = torch.linalg.solve(lhs, rhs.unsqueeze(2)).squeeze(2)
+    x = torch.linalg.solve_ex(lhs, rhs.unsqueeze(2))[0].squeeze(2)
     omega, t = x[:, :3], x[:, 3:]
     skew = torch.zeros(p.shape[0], 3, 3, dtype=p.dtype, device=p.device)
     skew[:, 0, 1], skew[:, 0, 2], skew[:, 1, 2] = -omega[:, 2], omega[:, 1], -omega[:, 0]
