@@ -10,6 +10,7 @@ converge to well below their sampling spacing.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Sequence
@@ -414,8 +415,10 @@ def _downsample(points: torch.Tensor, voxel: float, max_points: int, seed: int) 
     return down[_subset(down.shape[0], max_points, seed, down.device)]
 
 
+@functools.lru_cache(maxsize=32)
 def _subset(n: int, max_points: int, seed: int, device: torch.device) -> torch.Tensor:
-    """Sorted indices of a seeded random subset of at most ``max_points`` out of ``n``."""
+    """Sorted indices of a seeded random subset of at most ``max_points`` out of ``n`` (kept: a template's subset is
+    drawn and copied to the device once, not every frame)."""
     if n <= max_points:
         return torch.arange(n, device=device)
     generator = torch.Generator().manual_seed(seed)

@@ -64,7 +64,7 @@ def missing_evidence(
     gap = gap_d2[:, 0].sqrt()
     is_gap = gap > gap_radius
     coverage = float(1.0 - is_gap.float().mean())
-    if coverage < full_coverage and bool(is_gap.any()):
+    if coverage < full_coverage:
         candidates = torch.nonzero(is_gap).squeeze(1)
         enclosed = _enclosed(
             template[candidates], template_normals[candidates], points, enclosure_k, enclosure_radius_factor * gap_radius
