@@ -76,7 +76,7 @@ cat "$OUT/env.txt" >>"$LOG"
 
 CUDA_TESTS=(tests/geometry/test_cuda_parity.py tests/test_cuda_frame.py
             tests/scoring/test_ocsvm.py::test_cuda_evaluation_matches_cpu_in_float64)
-step "cuda tests" 45 "$PYTHON" -m pytest -q -p no:cacheprovider "${CUDA_TESTS[@]}" -rs
+step "cuda tests" 90 "$PYTHON" -m pytest -q -p no:cacheprovider "${CUDA_TESTS[@]}" -rs
 step "bench inspect" 100 "${PCI[@]}" bench inspect --bundle "$BUNDLE" --device "$DEVICE" --points $POINTS_SMALL $POINTS_LARGE \
     --frames "$FRAMES" --json --profile "$OUT/trace.json" --sync-report "$OUT/syncs.txt"
 [[ -f "$OUT/trace.json" ]] && gzip -f "$OUT/trace.json"
