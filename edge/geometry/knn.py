@@ -278,7 +278,8 @@ def _brute_force(
     radius: float | None,
     max_bytes: int,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """All pairs in query chunks: float64 ranking keeps near-ties in order, distances are exact."""
+    """All pairs in query chunks: float64 ranking keeps near-ties in order, distances are exact. The single nearest
+    neighbour (ICP's correspondences) is one arg-min pass instead of a top-k selection."""
     n = ref.shape[0]
     origin = ref.mean(dim=0, keepdim=True)
     r = (ref - origin).double()
@@ -291,7 +292,7 @@ def _brute_force(
         d = (qc * qc).sum(dim=1, keepdim=True) - 2.0 * qc @ r.T + r_sq
         if query_index is not None:
             d.scatter_(1, query_index[first : first + chunk].unsqueeze(1), math.inf)
-        _, idx = torch.topk(d, pick, dim=1, largest=False, sorted=True)
+        idx = d.argmin(dim=1, keepdim=True) if k == 1 else torch.topk(d, pick, dim=1, largest=False, sorted=True)[1]
         diff = ref[idx] - query[first : first + chunk].unsqueeze(1)
         exact = (diff * diff).sum(dim=2)
         if query_index is not None:

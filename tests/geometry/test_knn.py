@@ -122,3 +122,13 @@ def test_brute_force_search_used_for_small_gpu_frames_equals_kdtree() -> None:
     expected, _ = cKDTree(points.double().numpy()).query(points.double().numpy(), 11)
     np.testing.assert_allclose(dist.double().numpy(), expected[:, 1:] ** 2, rtol=1e-5, atol=1e-6)
     assert not (idx == torch.arange(3000).unsqueeze(1)).any()
+
+
+def test_brute_force_single_nearest_neighbour_equals_kdtree() -> None:
+    from edge.geometry.knn import _brute_force
+
+    query, ref = torch.randn(2000, 3), torch.randn(5000, 3)
+    dist, idx = _brute_force(query, ref, 1, None, None, 1 << 20)
+    expected, expected_idx = cKDTree(ref.double().numpy()).query(query.double().numpy(), 1)
+    np.testing.assert_allclose(dist[:, 0].double().numpy(), expected**2, rtol=1e-5, atol=1e-6)
+    assert (idx[:, 0].numpy() == expected_idx).mean() > 0.999
