@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+
 import numpy as np
 import torch
 from scipy import sparse
@@ -76,7 +79,64 @@ def propagate_orientation(points: torch.Tensor, normals: torch.Tensor, neighbors
 
 
 _LEVEL_CHECK_EVERY = 16
-"""Relaxation sweeps between two host checks of whether the breadth-first levels have settled (CUDA path)."""
+"""Sweeps per block: the host checks whether the breadth-first levels have settled once per block (CUDA path)."""
+_SWEEP_GRAPHS: dict[tuple[torch.device, int, int, int], tuple["_Sweeps", torch.cuda.CUDAGraph, torch.cuda.CUDAGraph]] = {}
+
+
+class _Sweeps:
+    """Static buffers of :func:`_propagate_by_sweeps` for up to ``capacity - 1`` points of ``k`` neighbours: the
+    symmetrised edges (padding: self-loops of the last, unused point), each point's seed-rank-and-hops key, and the
+    sign votes. ``relax`` and ``vote`` each run ``block`` sweeps in place, so on CUDA each block is one graph."""
+
+    def __init__(self, capacity: int, k: int, block: int, device: torch.device) -> None:
+        edges = 2 * capacity * k
+        self.block = block
+        self.src = torch.full((edges,), capacity - 1, dtype=torch.int64, device=device)
+        self.dst = torch.full((edges,), capacity - 1, dtype=torch.int64, device=device)
+        self.key = torch.zeros(capacity, dtype=torch.int64, device=device)
+        self.settled = torch.zeros(capacity, dtype=torch.int64, device=device)
+        self.weight = torch.zeros(edges, dtype=torch.float64, device=device)
+        self.seed = torch.ones(capacity, dtype=torch.bool, device=device)
+        self.seed_sign = torch.ones(capacity, dtype=torch.float64, device=device)
+        self.sign = torch.ones(capacity, dtype=torch.float64, device=device)
+        self.vote_sum = torch.zeros(capacity, dtype=torch.float64, device=device)
+        self.minus = torch.full((), -1.0, dtype=torch.float64, device=device)
+        self.plus = torch.full((), 1.0, dtype=torch.float64, device=device)
+
+    def relax(self) -> None:
+        """``block`` rounds of ``key = min(key, min over in-edges of key[src] + 1)``."""
+        for _ in range(self.block):
+            self.key.scatter_reduce_(0, self.dst, self.key[self.src] + 1, reduce="amin")
+
+    def vote(self) -> None:
+        """``block`` rounds of each non-seed point taking the sign of its forward in-edges' weighted vote."""
+        for _ in range(self.block):
+            self.vote_sum.zero_()
+            self.vote_sum.index_add_(0, self.dst, self.sign[self.src] * self.weight)
+            self.sign.copy_(torch.where(self.seed, self.seed_sign, torch.where(self.vote_sum < 0, self.minus, self.plus)))
+
+
+def _sweeps(n: int, k: int, block: int, device: torch.device) -> tuple[_Sweeps, Callable[[], None], Callable[[], None]]:
+    """Buffers for ``n`` points and the two block runners: graph replays on CUDA in the main thread (one capture per
+    power-of-two capacity, kept), the eager methods elsewhere."""
+    capacity = 1 << n.bit_length()
+    if device.type != "cuda" or threading.current_thread() is not threading.main_thread():
+        state = _Sweeps(capacity, k, block, device)
+        return state, state.relax, state.vote
+    key = (device, capacity, k, block)
+    if key not in _SWEEP_GRAPHS:
+        state = _Sweeps(capacity, k, block, device)
+        state.relax()
+        state.vote()
+        relax, vote = torch.cuda.CUDAGraph(), torch.cuda.CUDAGraph()
+        with torch.cuda.device(device):
+            with torch.cuda.graph(relax):
+                state.relax()
+            with torch.cuda.graph(vote):
+                state.vote()
+        _SWEEP_GRAPHS[key] = (state, relax, vote)
+    state, relax, vote = _SWEEP_GRAPHS[key]
+    return state, relax.replay, vote.replay
 
 
 def _propagate_by_sweeps(
@@ -88,37 +148,47 @@ def _propagate_by_sweeps(
     index on ties), and relaxes ``rank * (N + 1) + hops`` over the symmetrised k-NN edges until nothing changes:
     each point then holds its component's seed and its breadth-first level. The signs follow in ``max level``
     sweeps, each point voting with the signs of its neighbours one level up (a point's sign is final once the
-    level before it is). The host waits only for a settled-check every ``check_every`` sweeps and for the
-    largest level: no round trip per level, the same signs as :func:`_propagate_by_levels`.
+    level before it is; later sweeps change nothing). Sweeps run in blocks of ``check_every`` (a replayed CUDA
+    graph each on the GPU); the host waits only for a settled-check per block and for the largest level: no round
+    trip per level, the same signs as :func:`_propagate_by_levels`.
     """
     n, k = neighbors.shape
     device = points.device
+    state, relax, vote = _sweeps(n, k, check_every, device)
+    edges = n * k
     src = torch.arange(n, device=device).repeat_interleave(k)
     dst = neighbors.reshape(-1)
-    src, dst = torch.cat([src, dst]), torch.cat([dst, src])
+    state.src[: 2 * edges] = torch.cat([src, dst])
+    state.dst[: 2 * edges] = torch.cat([dst, src])
+    state.src[2 * edges :] = state.key.shape[0] - 1
+    state.dst[2 * edges :] = state.key.shape[0] - 1
     centroid = points.mean(dim=0, keepdim=True)
     outward = ((points - centroid) ** 2).sum(dim=1)
     rank = torch.empty(n, dtype=torch.int64, device=device)
     rank[torch.argsort(outward, descending=True, stable=True)] = torch.arange(n, device=device)
     span = n + 1
-    key = rank * span
+    state.key.zero_()
+    state.key[:n] = rank * span
     while True:
-        before = key
-        for _ in range(check_every):
-            key = key.scatter_reduce(0, dst, key[src] + 1, reduce="amin")
-        if torch.equal(key, before):
+        state.settled.copy_(state.key)
+        relax()
+        if torch.equal(state.key, state.settled):
             break
+    key = state.key[:n]
     level = key % span
     seed = key // span == rank
-    away = points - centroid
-    seed_sign = torch.where((normals * away).sum(dim=1) < 0, -1.0, 1.0).to(torch.float64)
+    src, dst = state.src[: 2 * edges], state.dst[: 2 * edges]
     forward = level[dst] == level[src] + 1
-    weight = torch.where(forward, (normals[src] * normals[dst]).sum(dim=1).to(torch.float64), 0.0)
-    sign = torch.where(seed, seed_sign, 1.0)
-    for _ in range(int(level.max())):
-        vote = torch.zeros(n, dtype=torch.float64, device=device).index_add_(0, dst, sign[src] * weight)
-        sign = torch.where(seed, seed_sign, torch.where(vote < 0, -1.0, 1.0))
-    return normals * sign.to(normals.dtype).unsqueeze(1)
+    state.weight.zero_()
+    state.weight[: 2 * edges] = torch.where(forward, (normals[src] * normals[dst]).sum(dim=1).to(torch.float64), 0.0)
+    state.seed.fill_(True)
+    state.seed[:n] = seed
+    state.seed_sign.fill_(1.0)
+    state.seed_sign[:n] = torch.where((normals * (points - centroid)).sum(dim=1) < 0, -1.0, 1.0).to(torch.float64)
+    state.sign.copy_(state.seed_sign)
+    for _ in range(-(-int(level.max()) // check_every)):
+        vote()
+    return normals * state.sign[:n].to(normals.dtype).unsqueeze(1)
 
 
 def _propagate_by_levels(points: torch.Tensor, normals: torch.Tensor, neighbors: torch.Tensor) -> torch.Tensor:
