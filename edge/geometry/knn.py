@@ -15,8 +15,8 @@ CUDA search scheme (uniform grid with per-query certification, fixed-shape candi
    processed in chunks of a size fixed by ``width`` and the memory budget, with no other host round trip.
 3. Every reference point outside the block is at least ``h + (distance from the query to its own
    cell's nearest face)`` away: the *guaranteed radius*. A query whose k-th candidate lies within
-   it has its exact answer. The others are retried on a grid twice as coarse, and the few still
-   uncertified fall back to chunked brute force (float64 ranking, distances recomputed exactly).
+   it has its exact answer. The others (a few percent) go to chunked brute force (float64 ranking, distances
+   recomputed exactly) when they fit its size, else to a grid twice as coarse.
 
 ``h`` starts at a high quantile of the k-th neighbour distance of an evenly spaced query sample
 (computed on the device, never read by the host), so most queries certify at the first level whatever
@@ -34,7 +34,6 @@ from scipy.spatial import cKDTree
 
 DEFAULT_MAX_BYTES = 64 << 20
 _SLOT_BYTES = 64  # per candidate slot: position, row, coordinates, distance, masks
-_BRUTE_FORCE_PAIRS = 1 << 22  # below this many query x ref pairs, brute force is cheaper than a grid
 _GPU_BRUTE_FORCE_PAIRS = 1 << 28
 """On CUDA, up to this many query x ref pairs (a 16k-point frame against itself) go to chunked brute force: a
 fixed sequence of matrix products and top-k with no host synchronisation, faster there than the grid's
@@ -168,7 +167,7 @@ def _grid_search(
     exclude_self: bool,
     max_bytes: int,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Grid levels (module docstring) until every query is certified or few are left, then brute force."""
+    """Grid levels (module docstring) until every query is certified or the rest fit one sync-free brute force."""
     m, n = query.shape[0], ref.shape[0]
     out_d = query.new_full((m, k), math.inf)
     out_i = torch.full((m, k), -1, dtype=torch.int64, device=query.device)
@@ -181,8 +180,7 @@ def _grid_search(
         levels = [h * 2**level for level in range(_GRID_LEVELS)]
     pending: torch.Tensor | None = None
     for h in levels:
-        count = m if pending is None else pending.numel()
-        if count == 0 or count * n <= _BRUTE_FORCE_PAIRS:
+        if pending is not None and pending.numel() * n <= _GPU_BRUTE_FORCE_PAIRS:
             break
         rows = query if pending is None else query[pending]
         own = None if not exclude_self else (torch.arange(m, device=query.device) if pending is None else pending)
