@@ -91,6 +91,6 @@ def feature_point_scores(points: torch.Tensor, descriptors: Descriptors, bank: t
     members = descriptors.members
     flat = members.reshape(-1)
     total = scores.new_zeros(points.shape[0]).index_add_(0, flat, scores.repeat_interleave(members.shape[1]))
-    count = torch.bincount(flat, minlength=points.shape[0]).to(scores.dtype)
+    count = scores.new_zeros(points.shape[0]).index_add_(0, flat, torch.ones_like(flat, dtype=scores.dtype))
     _, nearest = knn(points, points[descriptors.centers], 1)
     return torch.where(count > 0, total / count.clamp_min(1), scores[nearest[:, 0]])
