@@ -136,3 +136,18 @@ def test_a_cuda_frame_needs_few_host_syncs_and_scores_as_on_the_cpu() -> None:
     assert len(syncs) <= 40, f"{len(syncs)} host syncs"
     assert verdict.decision == expected.decision
     assert verdict.raw_score == pytest.approx(expected.raw_score, rel=1e-3)
+
+
+def test_torch_networks_replay_a_captured_graph_with_the_eager_outputs() -> None:
+    from edge.models import NETWORK_SPECS, build_network
+    from edge.runtime.torch_backend import TorchNetwork
+
+    torch.manual_seed(0)
+    module = build_network("up_net", {"gamma": 4, "width": 32, "neighbors": 4}).float().eval().to(CUDA)
+    network = TorchNetwork("up_net", NETWORK_SPECS["up_net"], module, {"centers": [64, 3]}, CUDA)
+    for seed in range(3):
+        centers = torch.randn(1, 64, 3, generator=torch.Generator().manual_seed(seed)).to(CUDA)
+        with torch.inference_mode():
+            expected = module(centers)
+        torch.testing.assert_close(network(centers), expected, rtol=1e-5, atol=1e-6)
+    assert len(network._graphs) == 1
