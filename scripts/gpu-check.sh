@@ -82,8 +82,11 @@ step "bench inspect" 100 "${PCI[@]}" bench inspect --bundle "$BUNDLE" --device "
 [[ -f "$OUT/trace.json" ]] && gzip -f "$OUT/trace.json"
 if [[ -n "$BASE" ]]; then
     say "baseline tree $BASE"
-    step "bench inspect (baseline)" 80 env PYTHONPATH="$BASE:$PYTHONPATH" "${PCI[@]}" bench inspect --bundle "$BUNDLE" \
-        --device "$DEVICE" --points $POINTS_SMALL $POINTS_LARGE --frames "$FRAMES" --json --profile "$OUT/base-trace.json"
+    # run from inside BASE: `python -m` puts the working directory first on the path
+    step "bench inspect (baseline)" 80 env -C "$BASE" "${PCI[@]}" bench inspect --bundle "$(realpath "$BUNDLE")" \
+        --device "$DEVICE" --points $POINTS_SMALL $POINTS_LARGE --frames "$FRAMES" --json \
+        --profile "$(realpath "$OUT")/base-trace.json"
+    env -C "$BASE" "$PYTHON" -c "import edge; print('baseline edge from', edge.__file__)" >>"$LOG" 2>&1
     [[ -f "$OUT/base-trace.json" ]] && gzip -f "$OUT/base-trace.json"
 fi
 for workers in $SERVE; do

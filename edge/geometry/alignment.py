@@ -285,7 +285,7 @@ def coarse_fpfh(
     return best.to(source.dtype)
 
 
-_CUDA_CHECK_EVERY = 8
+_CUDA_CHECK_EVERY = 4
 """ICP iterations between two host checks of whether every member has converged (CUDA); the CPU checks each."""
 
 
