@@ -370,13 +370,36 @@ def _point_to_plane_step(p: torch.Tensor, q: torch.Tensor, n: torch.Tensor, w: t
     lhs = lhs + damping.view(-1, 1, 1) * torch.eye(6, dtype=lhs.dtype, device=lhs.device)
     x = torch.linalg.solve_ex(lhs, rhs.unsqueeze(2))[0].squeeze(2)
     omega, t = x[:, :3], x[:, 3:]
-    skew = torch.zeros(p.shape[0], 3, 3, dtype=p.dtype, device=p.device)
-    skew[:, 0, 1], skew[:, 0, 2], skew[:, 1, 2] = -omega[:, 2], omega[:, 1], -omega[:, 0]
-    rotation = torch.linalg.matrix_exp(skew - skew.transpose(1, 2))
+    rotation = _rotation_from_vector(omega)
     update = torch.eye(4, dtype=p.dtype, device=p.device).repeat(p.shape[0], 1, 1)
     update[:, :3, :3] = rotation
     update[:, :3, 3] = centroid + t - (rotation @ centroid.unsqueeze(2)).squeeze(2)
     return update
+
+
+def _rotation_from_vector(omega: torch.Tensor) -> torch.Tensor:
+    """Rotation matrices (B, 3, 3) ``exp([omega]x)`` of rotation vectors (B, 3).
+
+    CPU: ``torch.linalg.matrix_exp``. CUDA: Rodrigues' formula ``I + a S + b S^2`` (``S = [omega]x``, ``a = sin t / t``,
+    ``b = (1 - cos t) / t^2``, Taylor terms below ``t = 1e-4``), the same matrix to rounding: matrix_exp reads its
+    norm on the host to pick a Pade degree, a synchronisation per ICP iteration.
+    """
+    skew = torch.zeros(omega.shape[0], 3, 3, dtype=omega.dtype, device=omega.device)
+    skew[:, 0, 1], skew[:, 0, 2], skew[:, 1, 2] = -omega[:, 2], omega[:, 1], -omega[:, 0]
+    skew = skew - skew.transpose(1, 2)
+    return _rodrigues(omega, skew) if omega.is_cuda else torch.linalg.matrix_exp(skew)
+
+
+def _rodrigues(omega: torch.Tensor, skew: torch.Tensor) -> torch.Tensor:
+    """``exp(skew)`` (B, 3, 3) of the skew matrices ``skew`` of rotation vectors ``omega`` (B, 3), in closed form."""
+    theta2 = (omega * omega).sum(dim=1)
+    theta = theta2.sqrt()
+    small = theta < 1e-4
+    safe = torch.where(small, torch.ones_like(theta), theta)
+    a = torch.where(small, 1.0 - theta2 / 6.0, torch.sin(safe) / safe)
+    b = torch.where(small, 0.5 - theta2 / 24.0, (1.0 - torch.cos(safe)) / (safe * safe))
+    eye = torch.eye(3, dtype=omega.dtype, device=omega.device)
+    return eye + a.view(-1, 1, 1) * skew + b.view(-1, 1, 1) * (skew @ skew)
 
 
 def _kabsch(p: torch.Tensor, q: torch.Tensor, w: torch.Tensor | None = None) -> torch.Tensor:

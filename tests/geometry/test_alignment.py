@@ -188,3 +188,13 @@ def test_unknown_coarse_method_is_rejected() -> None:
     points = torch.rand(100, 3)
     with pytest.raises(ValueError, match="coarse"):
         align(points, points, coarse="ransac")  # type: ignore[arg-type]
+
+
+def test_closed_form_rotation_of_the_cuda_path_equals_the_matrix_exponential() -> None:
+    from edge.geometry.alignment import _rodrigues
+
+    omega = torch.cat([torch.randn(100, 3, dtype=torch.float64) * scale for scale in (1e-8, 1e-5, 1e-3, 0.1, 2.0)])
+    skew = torch.zeros(omega.shape[0], 3, 3, dtype=torch.float64)
+    skew[:, 0, 1], skew[:, 0, 2], skew[:, 1, 2] = -omega[:, 2], omega[:, 1], -omega[:, 0]
+    skew = skew - skew.transpose(1, 2)
+    torch.testing.assert_close(_rodrigues(omega, skew), torch.linalg.matrix_exp(skew), rtol=0, atol=1e-14)
