@@ -333,7 +333,7 @@ def _icp_batch(
         angle = torch.arccos(((update[:, 0, 0] + update[:, 1, 1] + update[:, 2, 2] - 1) / 2).clamp(-1, 1))
         shift = update[:, :3, 3].norm(dim=1) / radius
         active = active & ~((angle < tolerance) & (shift < tolerance)).all()
-        if (iteration + 1) % every == 0 and not bool(active):
+        if (iteration + 1) % every == 0 and iteration + 1 < max_iterations and not bool(active):
             break
     _, d2, _, weight, count = _pairs(src64, tgt, transforms, distance)
     rmse = torch.sqrt((d2 * weight).sum(dim=1) / count.clamp(min=1))
