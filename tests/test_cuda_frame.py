@@ -11,7 +11,7 @@ from contextlib import contextmanager
 import pytest
 import torch
 
-from edge.geometry.alignment import _icp_batch, _identity
+from edge.geometry.alignment import _ICP_GRAPHS, _icp_batch, _identity
 from edge.geometry.fps import farthest_point_sampling
 from edge.geometry.knn import knn, radius_knn
 from edge.geometry.normals import _propagate_by_levels, _propagate_by_sweeps, local_pca
@@ -76,14 +76,16 @@ def test_normal_orientation_sweeps_sync_rarely_and_give_the_cpu_signs(cloud: tor
     assert (oriented.cpu() == expected).all(dim=1).float().mean() > 0.999
 
 
-def test_icp_with_a_fixed_iteration_count_runs_without_a_host_sync(cloud: torch.Tensor) -> None:
+def test_icp_with_a_fixed_iteration_count_replays_a_graph_without_a_host_sync(cloud: torch.Tensor) -> None:
     target = cloud[::4].to(CUDA)
     normals = torus(20_000)[1][::4].to(CUDA)
     source = target[1::2] @ torch.linalg.matrix_exp(torch.tensor([[0, -0.05, 0], [0.05, 0, 0], [0, 0, 0.0]])).to(CUDA).T
     start = _identity(source).unsqueeze(0)
+    _icp_batch(source, target, normals, start, 2.0, 20, 1e-6, check_every=20)
     with host_syncs() as syncs:
         fixed = _icp_batch(source, target, normals, start, 2.0, 20, 1e-6, check_every=20)
     assert syncs == []
+    assert all(graph is not None for _, graph in _ICP_GRAPHS.values()), "an ICP graph capture failed"
     converging = _icp_batch(source, target, normals, start, 2.0, 20, 1e-6, check_every=1)
     assert torch.equal(fixed[0], converging[0]) and int(fixed[3]) == int(converging[3])
 

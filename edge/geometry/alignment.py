@@ -13,6 +13,8 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+import threading
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -286,7 +288,57 @@ def coarse_fpfh(
 
 
 _CUDA_CHECK_EVERY = 4
-"""ICP iterations between two host checks of whether every member has converged (CUDA); the CPU checks each."""
+"""ICP iterations per block on CUDA: one replayed CUDA graph, then one host check of whether every member has
+converged; the CPU checks after each iteration."""
+_ICP_GRAPHS: dict[tuple, tuple["_IcpState", torch.cuda.CUDAGraph | None]] = {}
+
+
+class _IcpState:
+    """The tensors one ICP stage updates in place: static buffers, so a block of iterations can be a CUDA graph."""
+
+    def __init__(self, src: torch.Tensor, tgt: torch.Tensor, normals: torch.Tensor | None, transforms: torch.Tensor,
+                 distance: float, tolerance: float) -> None:
+        self.src64 = src.to(torch.float64, copy=True)
+        self.tgt = tgt.clone()
+        self.tgt64 = tgt.to(torch.float64, copy=True)
+        self.normals64 = normals.to(torch.float64, copy=True) if normals is not None else None
+        self.transforms = transforms.clone()
+        self.identity = _identity(src).expand_as(transforms)
+        self.radius = torch.zeros((), dtype=torch.float64, device=src.device)
+        self.active = torch.ones((), dtype=torch.bool, device=src.device)
+        self.steps = torch.zeros((), dtype=torch.int64, device=src.device)
+        self.distance, self.tolerance = distance, tolerance
+        self.load(src, tgt, normals, transforms)
+
+    def load(self, src: torch.Tensor, tgt: torch.Tensor, normals: torch.Tensor | None, transforms: torch.Tensor) -> None:
+        """Start a stage on these clouds (same shapes as the buffers) from ``transforms``."""
+        self.src64.copy_(src)
+        self.tgt.copy_(tgt)
+        self.tgt64.copy_(tgt)
+        if self.normals64 is not None and normals is not None:
+            self.normals64.copy_(normals)
+        self.transforms.copy_(transforms)
+        self.radius.copy_(torch.sqrt(((self.src64 - self.src64.mean(dim=0)) ** 2).sum(dim=1).mean()).clamp(min=1e-12))
+        self.active.fill_(True)
+        self.steps.zero_()
+
+    def iterate(self, count: int) -> None:
+        """``count`` ICP iterations; once the batch has converged (or lost its pairs) they change nothing."""
+        for _ in range(count):
+            moved, _, idx, weight, pairs = _pairs(self.src64, self.tgt, self.transforms, self.distance)
+            paired = pairs >= 6
+            active = self.active & paired.any()
+            matched = self.tgt64[idx]
+            if self.normals64 is None:
+                update = _kabsch(moved, matched, weight)
+            else:
+                update = _point_to_plane_step(moved, matched, self.normals64[idx], weight)
+            update = torch.where(paired.view(-1, 1, 1), update, self.identity)
+            self.transforms.copy_(torch.where(active, update @ self.transforms, self.transforms))
+            self.steps.add_(active.long())
+            angle = torch.arccos(((update[:, 0, 0] + update[:, 1, 1] + update[:, 2, 2] - 1) / 2).clamp(-1, 1))
+            shift = update[:, :3, 3].norm(dim=1) / self.radius
+            self.active.copy_(active & ~((angle < self.tolerance) & (shift < self.tolerance)).all())
 
 
 def _icp_batch(
@@ -305,39 +357,57 @@ def _icp_batch(
     their inlier RMSE and fitness (B,) evaluated at the returned transforms, and the number of
     updates applied (a 0-dim tensor). The batch stops updating once every member has converged (or no
     member has 6 pairs left): later iterations are masked to the identity, so the result does not depend on
-    how often the host asks whether to stop. It asks every ``check_every`` iterations (default: each on CPU,
-    every ``_CUDA_CHECK_EVERY`` on CUDA, where each question is a device synchronisation);
-    ``check_every >= max_iterations`` runs a fixed iteration count without any.
+    how often the host asks whether to stop. It asks after every ``check_every`` iterations (default: each on
+    CPU, every ``_CUDA_CHECK_EVERY`` on CUDA, where each question is a device synchronisation);
+    ``check_every >= max_iterations`` runs a fixed iteration count without any. On CUDA in the main thread each
+    block of ``check_every`` iterations is a CUDA graph, captured once per shape, distance and tolerance.
     """
-    n_batch, n_src = transforms.shape[0], src.shape[0]
+    n_src = src.shape[0]
     every = check_every if check_every is not None else (_CUDA_CHECK_EVERY if src.is_cuda else 1)
-    src64 = src.double()
-    radius = torch.sqrt(((src64 - src64.mean(dim=0)) ** 2).sum(dim=1).mean()).clamp(min=1e-12)
-    tgt64 = tgt.double()
-    normals64 = normals.double() if normals is not None else None
-    identity = _identity(src).expand_as(transforms)
-    active = torch.ones((), dtype=torch.bool, device=src.device)
-    steps = torch.zeros((), dtype=torch.int64, device=src.device)
-    for iteration in range(max_iterations):
-        moved, d2, idx, weight, count = _pairs(src64, tgt, transforms, distance)
-        paired = count >= 6
-        active = active & paired.any()
-        matched = tgt64[idx]
-        if normals64 is None:
-            update = _kabsch(moved, matched, weight)
+    state, graph = _icp_state(src, tgt, normals, transforms, distance, tolerance, min(every, max_iterations))
+    done = 0
+    while done < max_iterations:
+        block = min(every, max_iterations - done)
+        if graph is not None and block == every:
+            graph.replay()
         else:
-            update = _point_to_plane_step(moved, matched, normals64[idx], weight)
-        update = torch.where(paired.view(-1, 1, 1), update, identity)
-        transforms = torch.where(active, update @ transforms, transforms)
-        steps = steps + active.long()
-        angle = torch.arccos(((update[:, 0, 0] + update[:, 1, 1] + update[:, 2, 2] - 1) / 2).clamp(-1, 1))
-        shift = update[:, :3, 3].norm(dim=1) / radius
-        active = active & ~((angle < tolerance) & (shift < tolerance)).all()
-        if (iteration + 1) % every == 0 and iteration + 1 < max_iterations and not bool(active):
+            state.iterate(block)
+        done += block
+        if done < max_iterations and not bool(state.active):
             break
-    _, d2, _, weight, count = _pairs(src64, tgt, transforms, distance)
+    _, d2, _, weight, count = _pairs(state.src64, state.tgt, state.transforms, distance)
     rmse = torch.sqrt((d2 * weight).sum(dim=1) / count.clamp(min=1))
-    return transforms, rmse, count / n_src, steps
+    return state.transforms.clone(), rmse, count / n_src, state.steps.clone()
+
+
+def _icp_state(
+    src: torch.Tensor, tgt: torch.Tensor, normals: torch.Tensor | None, transforms: torch.Tensor,
+    distance: float, tolerance: float, block: int,
+) -> tuple[_IcpState, torch.cuda.CUDAGraph | None]:
+    """A loaded ICP state and, on CUDA in the main thread, the graph of ``block`` iterations on it (kept per shape,
+    distance and tolerance; None where no graph is used or its capture failed, which then runs eagerly)."""
+    if not src.is_cuda or threading.current_thread() is not threading.main_thread():
+        return _IcpState(src, tgt, normals, transforms, distance, tolerance), None
+    key = (src.device, tuple(src.shape), tuple(tgt.shape), normals is None, tuple(transforms.shape), distance,
+           tolerance, block)
+    if key not in _ICP_GRAPHS:
+        state = _IcpState(src, tgt, normals, transforms, distance, tolerance)
+        graph: torch.cuda.CUDAGraph | None = torch.cuda.CUDAGraph()
+        side = torch.cuda.Stream(src.device)
+        side.wait_stream(torch.cuda.current_stream(src.device))
+        with torch.cuda.stream(side):
+            state.iterate(1)
+        torch.cuda.current_stream(src.device).wait_stream(side)
+        try:
+            with torch.cuda.device(src.device), torch.cuda.graph(graph, capture_error_mode="thread_local"):
+                state.iterate(block)
+        except RuntimeError as exc:
+            warnings.warn(f"ICP runs eagerly on {src.device}: its CUDA graph capture failed ({exc})", stacklevel=2)
+            graph = None
+        _ICP_GRAPHS[key] = (state, graph)
+    state, graph = _ICP_GRAPHS[key]
+    state.load(src, tgt, normals, transforms)
+    return state, graph
 
 
 def _pairs(
