@@ -8,7 +8,7 @@
 #
 # Environment: DEVICE (cuda), BUNDLE (.gpu-bundle), OUT (./gpu-out), PYTHON (python3), QUICK=1 (few frames,
 # small clouds: a dry run), FRAMES (20), WHEELS (folder of wheels, .whl), TIME_SCALE (multiplies every step's
-# time limit, 1; the limits add up to about 4.5 minutes so that one device call fits its lease), BASE (a folder
+# time limit, 1; the limits add up to about 6.5 minutes with a baseline, so that one device call fits its lease), BASE (a folder
 # holding another tree's edge/, e.g. `git archive main edge | tar -x -C .gputree/base`: its `bench inspect` runs
 # on the same card for a side-by-side baseline), SERVE (worker counts for `bench serve`, "1 2"; empty skips it),
 # GEOMETRY (1 runs `bench geometry`).
@@ -83,7 +83,7 @@ step "bench inspect" 100 "${PCI[@]}" bench inspect --bundle "$BUNDLE" --device "
 if [[ -n "$BASE" ]]; then
     say "baseline tree $BASE"
     # run from inside BASE: `python -m` puts the working directory first on the path
-    step "bench inspect (baseline)" 80 env -C "$BASE" "${PCI[@]}" bench inspect --bundle "$(realpath "$BUNDLE")" \
+    step "bench inspect (baseline)" 100 env -C "$BASE" "${PCI[@]}" bench inspect --bundle "$(realpath "$BUNDLE")" \
         --device "$DEVICE" --points $POINTS_SMALL $POINTS_LARGE --frames "$FRAMES" --json \
         --profile "$(realpath "$OUT")/base-trace.json"
     env -C "$BASE" "$PYTHON" -c "import edge; print('baseline edge from', edge.__file__)" >>"$LOG" 2>&1
