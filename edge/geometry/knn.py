@@ -229,7 +229,7 @@ def _grid_level(
     cell_f = torch.floor(rel)
     guaranteed = h * (1.0 + torch.minimum(rel - cell_f, cell_f + 1.0 - rel).min(dim=1).values)
     cell = torch.minimum(cell_f.clamp_min(-2.0), (dims + 1).to(cell_f.dtype)).long()
-    offsets = torch.tensor([-1, 0, 1], device=device)
+    offsets = torch.arange(-1, 2, device=device)
     y = cell[:, 1, None, None] + offsets[None, :, None]
     z = cell[:, 2, None, None] + offsets[None, None, :]
     x0 = (cell[:, 0] - 1).clamp(min=0)[:, None, None]
