@@ -31,7 +31,7 @@ def host_syncs() -> Iterator[list[str]]:
     caught: list[str] = []
 
     def record(message: Warning | str, *args: object, **kwargs: object) -> None:
-        if "synchroniz" in str(message):
+        if "called a synchronizing CUDA operation" in str(message):
             caught.append(str(message).splitlines()[0])
 
     torch.cuda.synchronize()

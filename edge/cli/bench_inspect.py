@@ -131,7 +131,7 @@ def sync_report(inspector: Inspector, golden: np.ndarray, points: int, seed: int
 
     def record(message: Warning | str, category: type[Warning], filename: str, lineno: int,
                file: object = None, line: str | None = None) -> None:
-        if "synchroniz" not in str(message):
+        if "called a synchronizing CUDA operation" not in str(message):
             return
         ours = [f for f in traceback.extract_stack()[:-1] if str(Path(f.filename).resolve()).startswith(root)
                 and not f.filename.endswith("bench_inspect.py")]
