@@ -80,52 +80,58 @@ def propagate_orientation(points: torch.Tensor, normals: torch.Tensor, neighbors
 
 _LEVEL_CHECK_EVERY = 16
 """Sweeps per block: the host checks whether the breadth-first levels have settled once per block (CUDA path)."""
-_SWEEP_GRAPHS: dict[tuple[torch.device, int, int, int], tuple["_Sweeps", torch.cuda.CUDAGraph, torch.cuda.CUDAGraph]] = {}
+_UNREACHED = 1 << 62
+_SWEEP_GRAPHS: dict[tuple[torch.device, int, int, int, int], tuple["_Sweeps", torch.cuda.CUDAGraph, torch.cuda.CUDAGraph]] = {}
 
 
 class _Sweeps:
-    """Static buffers of :func:`_propagate_by_sweeps` for up to ``capacity - 1`` points of ``k`` neighbours: the
-    symmetrised edges (padding: self-loops of the last, unused point), each point's seed-rank-and-hops key, and the
-    sign votes. ``relax`` and ``vote`` each run ``block`` sweeps in place, so on CUDA each block is one graph."""
+    """Static buffers of :func:`_propagate_by_sweeps` for up to ``capacity - 1`` points: each point's own ``k``
+    neighbours and the up to ``width`` points that list it (its in-edges of the symmetrised graph, padded with the
+    last, unused point, whose key never lowers anyone's), each point's seed-rank-and-hops key, the edge weights and
+    the sign votes. Every sweep gathers over these fixed-shape tables (no atomics); ``relax`` and ``vote`` each run
+    ``block`` sweeps in place, so on CUDA each block is one graph."""
 
-    def __init__(self, capacity: int, k: int, block: int, device: torch.device) -> None:
-        edges = 2 * capacity * k
+    def __init__(self, capacity: int, k: int, width: int, block: int, device: torch.device) -> None:
         self.block = block
-        self.src = torch.full((edges,), capacity - 1, dtype=torch.int64, device=device)
-        self.dst = torch.full((edges,), capacity - 1, dtype=torch.int64, device=device)
-        self.key = torch.zeros(capacity, dtype=torch.int64, device=device)
+        self.own = torch.full((capacity, k), capacity - 1, dtype=torch.int64, device=device)
+        self.listing = torch.full((capacity, width), capacity - 1, dtype=torch.int64, device=device)
+        self.key = torch.full((capacity,), _UNREACHED, dtype=torch.int64, device=device)
         self.settled = torch.zeros(capacity, dtype=torch.int64, device=device)
-        self.weight = torch.zeros(edges, dtype=torch.float64, device=device)
+        self.own_weight = torch.zeros((capacity, k), dtype=torch.float64, device=device)
+        self.listing_weight = torch.zeros((capacity, width), dtype=torch.float64, device=device)
         self.seed = torch.ones(capacity, dtype=torch.bool, device=device)
         self.seed_sign = torch.ones(capacity, dtype=torch.float64, device=device)
         self.sign = torch.ones(capacity, dtype=torch.float64, device=device)
-        self.vote_sum = torch.zeros(capacity, dtype=torch.float64, device=device)
         self.minus = torch.full((), -1.0, dtype=torch.float64, device=device)
         self.plus = torch.full((), 1.0, dtype=torch.float64, device=device)
 
     def relax(self) -> None:
         """``block`` rounds of ``key = min(key, min over in-edges of key[src] + 1)``."""
         for _ in range(self.block):
-            self.key.scatter_reduce_(0, self.dst, self.key[self.src] + 1, reduce="amin")
+            nearest = torch.minimum(self.key[self.own].amin(dim=1), self.key[self.listing].amin(dim=1))
+            torch.minimum(self.key, nearest + 1, out=self.key)
 
     def vote(self) -> None:
         """``block`` rounds of each non-seed point taking the sign of its forward in-edges' weighted vote."""
         for _ in range(self.block):
-            self.vote_sum.zero_()
-            self.vote_sum.index_add_(0, self.dst, self.sign[self.src] * self.weight)
-            self.sign.copy_(torch.where(self.seed, self.seed_sign, torch.where(self.vote_sum < 0, self.minus, self.plus)))
+            total = (self.sign[self.own] * self.own_weight).sum(dim=1)
+            total = total + (self.sign[self.listing] * self.listing_weight).sum(dim=1)
+            self.sign.copy_(torch.where(self.seed, self.seed_sign, torch.where(total < 0, self.minus, self.plus)))
 
 
-def _sweeps(n: int, k: int, block: int, device: torch.device) -> tuple[_Sweeps, Callable[[], None], Callable[[], None]]:
-    """Buffers for ``n`` points and the two block runners: graph replays on CUDA in the main thread (one capture per
-    power-of-two capacity, kept), the eager methods elsewhere."""
+def _sweeps(
+    n: int, k: int, width: int, block: int, device: torch.device
+) -> tuple[_Sweeps, Callable[[], None], Callable[[], None]]:
+    """Buffers for ``n`` points listed by at most ``width`` others and the two block runners: graph replays on CUDA
+    in the main thread (one capture per power-of-two capacity and width, kept), the eager methods elsewhere."""
     capacity = 1 << n.bit_length()
     if device.type != "cuda" or threading.current_thread() is not threading.main_thread():
-        state = _Sweeps(capacity, k, block, device)
+        state = _Sweeps(capacity, k, width, block, device)
         return state, state.relax, state.vote
-    key = (device, capacity, k, block)
+    width = 1 << max(width - 1, 1).bit_length()
+    key = (device, capacity, k, width, block)
     if key not in _SWEEP_GRAPHS:
-        state = _Sweeps(capacity, k, block, device)
+        state = _Sweeps(capacity, k, width, block, device)
         state.relax()
         state.vote()
         relax, vote = torch.cuda.CUDAGraph(), torch.cuda.CUDAGraph()
@@ -148,26 +154,32 @@ def _propagate_by_sweeps(
     index on ties), and relaxes ``rank * (N + 1) + hops`` over the symmetrised k-NN edges until nothing changes:
     each point then holds its component's seed and its breadth-first level. The signs follow in ``max level``
     sweeps, each point voting with the signs of its neighbours one level up (a point's sign is final once the
-    level before it is; later sweeps change nothing). Sweeps run in blocks of ``check_every`` (a replayed CUDA
-    graph each on the GPU); the host waits only for a settled-check per block and for the largest level: no round
-    trip per level, the same signs as :func:`_propagate_by_levels`.
+    level before it is; later sweeps change nothing). A point's in-edges are its own neighbours and the points
+    that list it (a padded table built once): each sweep is a gather and a row reduction, no atomics. Sweeps run
+    in blocks of ``check_every`` (a replayed CUDA graph each on the GPU); the host waits for the widest listing,
+    a settled-check per block and the largest level: no round trip per level, the same signs as
+    :func:`_propagate_by_levels`.
     """
     n, k = neighbors.shape
     device = points.device
-    state, relax, vote = _sweeps(n, k, check_every, device)
-    edges = n * k
-    src = torch.arange(n, device=device).repeat_interleave(k)
-    dst = neighbors.reshape(-1)
-    state.src[: 2 * edges] = torch.cat([src, dst])
-    state.dst[: 2 * edges] = torch.cat([dst, src])
-    state.src[2 * edges :] = state.key.shape[0] - 1
-    state.dst[2 * edges :] = state.key.shape[0] - 1
+    lister = torch.arange(n, device=device).repeat_interleave(k)
+    listed = neighbors.reshape(-1)
+    order = torch.argsort(listed, stable=True)
+    lister, listed = lister[order], listed[order]
+    count = torch.zeros(n, dtype=torch.int64, device=device).index_add_(0, listed, torch.ones_like(listed))
+    slot = torch.arange(listed.numel(), device=device) - (torch.cumsum(count, 0) - count)[listed]
+    state, relax, vote = _sweeps(n, k, max(int(count.max()), 1), check_every, device)
+    pad = state.key.shape[0] - 1
+    state.own.fill_(pad)
+    state.own[:n] = neighbors
+    state.listing.fill_(pad)
+    state.listing[listed, slot] = lister
     centroid = points.mean(dim=0, keepdim=True)
     outward = ((points - centroid) ** 2).sum(dim=1)
     rank = torch.empty(n, dtype=torch.int64, device=device)
     rank[torch.argsort(outward, descending=True, stable=True)] = torch.arange(n, device=device)
     span = n + 1
-    state.key.zero_()
+    state.key.fill_(_UNREACHED)
     state.key[:n] = rank * span
     while True:
         state.settled.copy_(state.key)
@@ -175,18 +187,18 @@ def _propagate_by_sweeps(
         if torch.equal(state.key, state.settled):
             break
     key = state.key[:n]
-    level = key % span
+    level = torch.cat([key % span, key.new_full((state.key.shape[0] - n,), -2)])
     seed = key // span == rank
-    src, dst = state.src[: 2 * edges], state.dst[: 2 * edges]
-    forward = level[dst] == level[src] + 1
-    state.weight.zero_()
-    state.weight[: 2 * edges] = torch.where(forward, (normals[src] * normals[dst]).sum(dim=1).to(torch.float64), 0.0)
+    unit = torch.cat([normals, normals.new_zeros((state.key.shape[0] - n, 3))])
+    for table, weight in ((state.own, state.own_weight), (state.listing, state.listing_weight)):
+        forward = level[:, None] == level[table] + 1
+        weight.copy_(torch.where(forward, (unit[table] * unit[:, None, :]).sum(dim=2).to(torch.float64), 0.0))
     state.seed.fill_(True)
     state.seed[:n] = seed
     state.seed_sign.fill_(1.0)
     state.seed_sign[:n] = torch.where((normals * (points - centroid)).sum(dim=1) < 0, -1.0, 1.0).to(torch.float64)
     state.sign.copy_(state.seed_sign)
-    for _ in range(-(-int(level.max()) // check_every)):
+    for _ in range(-(-int(level[:n].max()) // check_every)):
         vote()
     return normals * state.sign[:n].to(normals.dtype).unsqueeze(1)
 

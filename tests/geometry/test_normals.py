@@ -58,8 +58,8 @@ def test_tensor_sweeps_orient_like_the_cpu_level_sweep_on_several_components(che
 def test_sweep_buffers_reused_across_cloud_sizes_orient_like_the_level_sweep(monkeypatch: pytest.MonkeyPatch) -> None:
     import edge.geometry.normals as normals_module
 
-    state = normals_module._Sweeps(1 << 14, 12, 16, torch.device("cpu"))
-    monkeypatch.setattr(normals_module, "_sweeps", lambda n, k, block, device: (state, state.relax, state.vote))
+    state = normals_module._Sweeps(1 << 14, 12, 64, 16, torch.device("cpu"))
+    monkeypatch.setattr(normals_module, "_sweeps", lambda n, k, width, block, device: (state, state.relax, state.vote))
     for n, seed in ((9000, 0), (3000, 1), (12000, 2)):
         points = torus(n, seed=seed)[0]
         _, neighbors = knn(points, points, 12)
