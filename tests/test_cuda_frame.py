@@ -69,9 +69,10 @@ def test_normal_orientation_sweeps_sync_rarely_and_give_the_cpu_signs(cloud: tor
     _, neighbors = knn(cloud, cloud, 16)
     unoriented = local_pca(cloud, neighbors)[1][:, :, 0].float()
     expected = _propagate_by_levels(cloud, unoriented, neighbors)
-    _propagate_by_sweeps(cloud[:17_000].to(CUDA), unoriented[:17_000].to(CUDA), neighbors[:17_000].clamp(max=16_999).to(CUDA))
+    inputs = (cloud.to(CUDA), unoriented.to(CUDA), neighbors.to(CUDA))
+    _propagate_by_sweeps(*inputs)
     with host_syncs() as syncs:
-        oriented = _propagate_by_sweeps(cloud.to(CUDA), unoriented.to(CUDA), neighbors.to(CUDA))
+        oriented = _propagate_by_sweeps(*inputs)
     assert len(syncs) <= 12, syncs
     assert (oriented.cpu() == expected).all(dim=1).float().mean() > 0.999
 
