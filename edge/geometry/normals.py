@@ -81,6 +81,9 @@ def propagate_orientation(points: torch.Tensor, normals: torch.Tensor, neighbors
 _LEVEL_CHECK_EVERY = 16
 """Sweeps per block: the host checks whether the breadth-first levels have settled once per block (CUDA path)."""
 _UNREACHED = 1 << 62
+_MIN_LISTING_WIDTH = 64
+"""Smallest in-edge table width of a CUDA graph: the widest listing varies from frame to frame around 30-50 for k = 16,
+and every new width bucket is a new capture."""
 _SWEEP_GRAPHS: dict[tuple[torch.device, int, int, int, int], tuple["_Sweeps", torch.cuda.CUDAGraph, torch.cuda.CUDAGraph]] = {}
 
 
@@ -123,12 +126,13 @@ def _sweeps(
     n: int, k: int, width: int, block: int, device: torch.device
 ) -> tuple[_Sweeps, Callable[[], None], Callable[[], None]]:
     """Buffers for ``n`` points listed by at most ``width`` others and the two block runners: graph replays on CUDA
-    in the main thread (one capture per power-of-two capacity and width, kept), the eager methods elsewhere."""
+    in the main thread (one capture per power-of-two capacity and width of at least ``_MIN_LISTING_WIDTH``, kept),
+    the eager methods elsewhere."""
     capacity = 1 << n.bit_length()
     if device.type != "cuda" or threading.current_thread() is not threading.main_thread():
         state = _Sweeps(capacity, k, width, block, device)
         return state, state.relax, state.vote
-    width = 1 << max(width - 1, 1).bit_length()
+    width = max(_MIN_LISTING_WIDTH, 1 << max(width - 1, 1).bit_length())
     key = (device, capacity, k, width, block)
     if key not in _SWEEP_GRAPHS:
         state = _Sweeps(capacity, k, width, block, device)
