@@ -107,7 +107,7 @@ class FusionModel:
 
     @staticmethod
     def _row(values: tuple[float, ...] | None, like: torch.Tensor) -> torch.Tensor:
-        return _device_row(values, like.device)
+        return _device_row(tuple(values), like.device)
 
     def to_manifest(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """YAML-ready description (scalars and lists) and the arrays it names (to store as ``<name>.npy``)."""

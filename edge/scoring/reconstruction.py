@@ -41,11 +41,11 @@ class ShapeFrame:
 
     def normalize(self, points: torch.Tensor) -> torch.Tensor:
         """``points`` (N, 3) in the cloud's units -> the unit-sphere frame."""
-        return (points - _center(self.center, points.device, points.dtype)) / self.scale
+        return (points - _center(tuple(self.center), points.device, points.dtype)) / self.scale
 
     def denormalize(self, points: torch.Tensor) -> torch.Tensor:
         """``points`` (N, 3) in the unit-sphere frame -> the cloud's units."""
-        return points * self.scale + _center(self.center, points.device, points.dtype)
+        return points * self.scale + _center(tuple(self.center), points.device, points.dtype)
 
 
 @functools.lru_cache(maxsize=16)
