@@ -83,18 +83,14 @@ def describe(
 
 
 def feature_point_scores(points: torch.Tensor, descriptors: Descriptors, bank: torch.Tensor) -> torch.Tensor:
-    """Memory-bank distance of every point (P,): its own (baseline) or its groups' (AGCS)."""
+    """Memory-bank distance of every point (P,): its own (baseline) or the mean of its groups' (AGCS); a point in
+    no group takes its nearest center's group score (fixed-shape: every point's nearest center is found)."""
     scores, _ = nearest_distance(descriptors.vectors, bank)
     if descriptors.members is None or descriptors.centers is None:
         return scores
     members = descriptors.members
     flat = members.reshape(-1)
     total = scores.new_zeros(points.shape[0]).index_add_(0, flat, scores.repeat_interleave(members.shape[1]))
-    count = torch.bincount(flat, minlength=points.shape[0]).to(scores.dtype)
-    per_point = torch.where(count > 0, total / count.clamp_min(1), scores.new_full((), -1.0))
-    uncovered = count == 0
-    if bool(uncovered.any()):
-        centers = points[descriptors.centers]
-        _, nearest = knn(points[uncovered], centers, 1)
-        per_point[uncovered] = scores[nearest[:, 0]]
-    return per_point
+    count = scores.new_zeros(points.shape[0]).index_add_(0, flat, torch.ones_like(flat, dtype=scores.dtype))
+    _, nearest = knn(points, points[descriptors.centers], 1)
+    return torch.where(count > 0, total / count.clamp_min(1), scores[nearest[:, 0]])

@@ -8,7 +8,10 @@
 #
 # Environment: DEVICE (cuda), BUNDLE (.gpu-bundle), OUT (./gpu-out), PYTHON (python3), QUICK=1 (few frames,
 # small clouds: a dry run), FRAMES (20), WHEELS (folder of wheels, .whl), TIME_SCALE (multiplies every step's
-# time limit, 1; the limits add up to about 4.5 minutes so that one device call fits its lease).
+# time limit, 1; the limits add up to about 6.5 minutes with a baseline, so that one device call fits its lease), BASE (a folder
+# holding another tree's edge/, e.g. `git archive main edge | tar -x -C .gputree/base`: its `bench inspect` runs
+# on the same card for a side-by-side baseline), SERVE (worker counts for `bench serve`, "1 2"; empty skips it),
+# GEOMETRY (1 runs `bench geometry`).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 DEVICE=${DEVICE:-cuda}
@@ -20,6 +23,9 @@ TIME_SCALE=${TIME_SCALE:-1}
 WHEELS=${WHEELS:-.whl}
 POINTS_SMALL=100000
 POINTS_LARGE=1000000
+BASE=${BASE:-}
+SERVE=${SERVE-1 2}
+GEOMETRY=${GEOMETRY:-1}
 if [[ "${QUICK:-0}" == 1 ]]; then FRAMES=2; POINTS_SMALL=20000; POINTS_LARGE=50000; fi
 mkdir -p "$OUT"
 LOG="$OUT/log.txt"
@@ -68,32 +74,48 @@ echo "|---|---|---|" >>"$SUMMARY"
   nproc; } >"$OUT/env.txt" 2>&1
 cat "$OUT/env.txt" >>"$LOG"
 
-CUDA_TESTS=(tests/geometry/test_cuda_parity.py tests/scoring/test_ocsvm.py::test_cuda_evaluation_matches_cpu_in_float64)
-step "cuda tests" 45 "$PYTHON" -m pytest -q -p no:cacheprovider "${CUDA_TESTS[@]}" -rs
+CUDA_TESTS=(tests/geometry/test_cuda_parity.py tests/test_cuda_frame.py
+            tests/scoring/test_ocsvm.py::test_cuda_evaluation_matches_cpu_in_float64)
+step "cuda tests" 90 "$PYTHON" -m pytest -q -p no:cacheprovider "${CUDA_TESTS[@]}" -rs
 step "bench inspect" 100 "${PCI[@]}" bench inspect --bundle "$BUNDLE" --device "$DEVICE" --points $POINTS_SMALL $POINTS_LARGE \
-    --frames "$FRAMES" --json --profile "$OUT/trace.json"
+    --frames "$FRAMES" --json --profile "$OUT/trace.json" --sync-report "$OUT/syncs.txt"
 [[ -f "$OUT/trace.json" ]] && gzip -f "$OUT/trace.json"
-for workers in 1 2; do
+if [[ -n "$BASE" ]]; then
+    say "baseline tree $BASE"
+    # run from inside BASE: `python -m` puts the working directory first on the path
+    step "bench inspect (baseline)" 100 env -C "$BASE" "${PCI[@]}" bench inspect --bundle "$(realpath "$BUNDLE")" \
+        --device "$DEVICE" --points $POINTS_SMALL $POINTS_LARGE --frames "$FRAMES" --json \
+        --profile "$(realpath "$OUT")/base-trace.json"
+    env -C "$BASE" "$PYTHON" -c "import edge; print('baseline edge from', edge.__file__)" >>"$LOG" 2>&1
+    [[ -f "$OUT/base-trace.json" ]] && gzip -f "$OUT/base-trace.json"
+fi
+for workers in $SERVE; do
     step "bench serve $workers worker(s)" 35 "${PCI[@]}" bench serve --bundle "$BUNDLE" --device "$DEVICE" \
         --points $POINTS_SMALL --frames "$FRAMES" --workers $workers
 done
 
-step "bench geometry" 45 "${PCI[@]}" bench geometry --points $POINTS_SMALL --device "${DEVICE%%:*}" --repeat 5
+[[ "$GEOMETRY" == 1 ]] && step "bench geometry" 45 "${PCI[@]}" bench geometry --points $POINTS_SMALL \
+    --device "${DEVICE%%:*}" --repeat 5
 
 # Tables last: the inspect runs' JSON lines and the serve rates, as markdown.
 "$PYTHON" - "$LOG" >>"$SUMMARY" <<'EOF'
 import json, re, sys
 lines = open(sys.argv[1], encoding="utf-8", errors="replace").read().splitlines()
-print("\n| points | p50 ms | p99 ms | frames/s | largest stages (p50 ms) | decisions |\n|---:|---:|---:|---:|---|---|")
+print("\n| tree | points | p50 ms | p99 ms | frames/s | stages (p50 ms) | decisions |\n|---|---:|---:|---:|---:|---|---|")
+tree = "new"
 for line in lines:
+    if line.startswith("== baseline tree"):
+        tree = "baseline"
     if line.startswith("{") and '"stage_ms_p50"' in line:
         r = json.loads(line)
-        stages = sorted(r["stage_ms_p50"].items(), key=lambda kv: -kv[1])[:4]
-        print(f"| {r['points']} | {r['ms']['p50']:.1f} | {r['ms']['p99']:.1f} | {r['frames_per_s']:.1f} | "
+        stages = sorted(r["stage_ms_p50"].items(), key=lambda kv: -kv[1])
+        print(f"| {tree} | {r['points']} | {r['ms']['p50']:.1f} | {r['ms']['p99']:.1f} | {r['frames_per_s']:.1f} | "
               + ", ".join(f"{k} {v:.1f}" for k, v in stages) + f" | {r['decisions']} |")
 print()
 for line in lines:
     if re.search(r"sustained .* frames/s|pcinspect bench serve:|^\│ (end-to-end|in service)|^[│|] (knn|fps|normals|fpfh|voxel|outlier|agcs|grouping|alignment)", line):
         print("    " + line)
 EOF
+
+[[ -f "$OUT/syncs.txt" ]] && { echo; echo "Host synchronisations per call site (new tree, one frame):"; echo; sed 's/^/    /' "$OUT/syncs.txt" | head -30; } >>"$SUMMARY"
 cat "$SUMMARY"

@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import json
 import time
+import traceback
+import warnings
 from collections import Counter
 from pathlib import Path
 
@@ -39,6 +41,9 @@ def add_parser(targets: argparse._SubParsersAction) -> None:
     parser.add_argument("--profile", type=Path, default=None,
                         help="after measuring, profile PROFILE_FRAMES more frames of the first point count with the torch "
                         "profiler: Chrome trace to this path, top-ops table beside it (.txt)")
+    parser.add_argument("--sync-report", type=Path, default=None,
+                        help="on CUDA, after measuring, inspect one more frame of the first point count with torch's sync "
+                        "debug mode and write the host synchronisations per call site to this path")
     parser.set_defaults(func=run)
 
 
@@ -60,6 +65,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(result, sort_keys=True) if args.json else format_result(result), flush=True)
     if args.profile:
         profile(inspector, golden, args.points[0], args.seed, args.profile)
+    if args.sync_report and inspector.device.type == "cuda":
+        sync_report(inspector, golden, args.points[0], args.seed, args.sync_report)
     return 0
 
 
@@ -111,6 +118,39 @@ def profile(inspector: Inspector, golden: np.ndarray, points: int, seed: int, pa
     sort_by = "self_cuda_time_total" if inspector.device.type == "cuda" else "self_cpu_time_total"
     path.with_suffix(".txt").write_text(prof.key_averages().table(sort_by=sort_by, row_limit=40) + "\n")
     print(f"profile of {PROFILE_FRAMES} frames at {points} points: {path} (trace), {path.with_suffix('.txt')} (top ops)")
+
+
+def sync_report(inspector: Inspector, golden: np.ndarray, points: int, seed: int, path: Path) -> None:
+    """Inspect one frame with ``torch.cuda.set_sync_debug_mode("warn")`` and write how many host synchronisations
+    each call site caused, most first, to ``path``: the innermost line of the package that led to the
+    synchronising op, with the package line that called its function."""
+    cloud = golden_frame(golden, points, seed + 20_000)
+    inspector.inspect(cloud)
+    sites: Counter[str] = Counter()
+    root = str(Path(__file__).resolve().parents[1])
+
+    def record(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+               file: object = None, line: str | None = None) -> None:
+        if "called a synchronizing CUDA operation" not in str(message):
+            return
+        ours = [f for f in traceback.extract_stack()[:-1] if str(Path(f.filename).resolve()).startswith(root)
+                and not f.filename.endswith("bench_inspect.py")]
+        where = [f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in ours[-2:][::-1]]
+        sites[" < ".join(where) or f"{Path(filename).name}:{lineno}"] += 1
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = record
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            inspector.inspect(cloud)
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    lines = [f"{sum(sites.values())} host synchronisations in one frame of {points} points (torch sync debug mode)"]
+    lines += [f"{count:6d}  {site}" for site, count in sites.most_common()]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    print(lines[0] + f": {path}")
 
 
 def format_result(result: dict) -> str:

@@ -10,8 +10,11 @@ converge to well below their sampling spacing.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
+import threading
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -131,6 +134,7 @@ def icp(
     max_points: int = 3000,
     max_target_points: int = 10000,
     seed: int = 0,
+    check_every: int | None = None,
 ) -> Alignment:
     """Refine ``init`` (4, 4; identity by default) by iterative closest point from source to target.
 
@@ -142,7 +146,8 @@ def icp(
     A stage stops when the update's rotation (radians) and translation (relative to the source's
     RMS radius) both fall below ``tolerance``. For speed, at most ``max_points`` source points and
     ``max_target_points`` target points (random, seeded subsets) take part; normals estimated here
-    come from the target subset.
+    come from the target subset. ``check_every``: how often the host asks whether a stage has converged (see
+    :func:`_icp_batch`; the pose does not depend on it).
     """
     _check_cloud(source, "source")
     _check_cloud(target, "target")
@@ -167,16 +172,16 @@ def icp(
     if method == "point_to_plane":
         normals = target_normals[keep].to(tgt) if target_normals is not None else estimate_normals(tgt)
     transform = (_identity(source) if init is None else init.to(source.device, torch.float64)).unsqueeze(0)
-    total = torch.zeros(1, dtype=torch.int64, device=source.device)
+    total = torch.zeros((), dtype=torch.int64, device=source.device)
     rmse = fitness = torch.zeros(1, dtype=torch.float64, device=source.device)
     for distance in schedule:
-        transform, rmse, fitness, steps = _icp_batch(src, tgt, normals, transform, distance, max_iterations, tolerance)
+        transform, rmse, fitness, steps = _icp_batch(
+            src, tgt, normals, transform, distance, max_iterations, tolerance, check_every
+        )
         total = total + steps
+    rmse_value, fitness_value, total_value = torch.stack([rmse[0], fitness[0], total.double()]).tolist()
     return Alignment(
-        transform=transform[0].to(source.dtype),
-        rmse=float(rmse[0]),
-        fitness=float(fitness[0]),
-        iterations=int(total[0]),
+        transform=transform[0].to(source.dtype), rmse=rmse_value, fitness=fitness_value, iterations=int(total_value)
     )
 
 
@@ -334,6 +339,60 @@ def _refit(ps: torch.Tensor, pt: torch.Tensor, pose: torch.Tensor, threshold: fl
     return pose
 
 
+_CUDA_CHECK_EVERY = 4
+"""ICP iterations per block on CUDA: one replayed CUDA graph, then one host check of whether every member has
+converged; the CPU checks after each iteration."""
+_ICP_GRAPHS: dict[tuple, tuple["_IcpState", torch.cuda.CUDAGraph | None]] = {}
+
+
+class _IcpState:
+    """The tensors one ICP stage updates in place: static buffers, so a block of iterations can be a CUDA graph."""
+
+    def __init__(self, src: torch.Tensor, tgt: torch.Tensor, normals: torch.Tensor | None, transforms: torch.Tensor,
+                 distance: float, tolerance: float) -> None:
+        self.src64 = src.to(torch.float64, copy=True)
+        self.tgt = tgt.clone()
+        self.tgt64 = tgt.to(torch.float64, copy=True)
+        self.normals64 = normals.to(torch.float64, copy=True) if normals is not None else None
+        self.transforms = transforms.clone()
+        self.identity = _identity(src).expand_as(transforms)
+        self.radius = torch.zeros((), dtype=torch.float64, device=src.device)
+        self.active = torch.ones((), dtype=torch.bool, device=src.device)
+        self.steps = torch.zeros((), dtype=torch.int64, device=src.device)
+        self.distance, self.tolerance = distance, tolerance
+        self.load(src, tgt, normals, transforms)
+
+    def load(self, src: torch.Tensor, tgt: torch.Tensor, normals: torch.Tensor | None, transforms: torch.Tensor) -> None:
+        """Start a stage on these clouds (same shapes as the buffers) from ``transforms``."""
+        self.src64.copy_(src)
+        self.tgt.copy_(tgt)
+        self.tgt64.copy_(tgt)
+        if self.normals64 is not None and normals is not None:
+            self.normals64.copy_(normals)
+        self.transforms.copy_(transforms)
+        self.radius.copy_(torch.sqrt(((self.src64 - self.src64.mean(dim=0)) ** 2).sum(dim=1).mean()).clamp(min=1e-12))
+        self.active.fill_(True)
+        self.steps.zero_()
+
+    def iterate(self, count: int) -> None:
+        """``count`` ICP iterations; once the batch has converged (or lost its pairs) they change nothing."""
+        for _ in range(count):
+            moved, _, idx, weight, pairs = _pairs(self.src64, self.tgt, self.transforms, self.distance)
+            paired = pairs >= 6
+            active = self.active & paired.any()
+            matched = self.tgt64[idx]
+            if self.normals64 is None:
+                update = _kabsch(moved, matched, weight)
+            else:
+                update = _point_to_plane_step(moved, matched, self.normals64[idx], weight)
+            update = torch.where(paired.view(-1, 1, 1), update, self.identity)
+            self.transforms.copy_(torch.where(active, update @ self.transforms, self.transforms))
+            self.steps.add_(active.long())
+            angle = torch.arccos(((update[:, 0, 0] + update[:, 1, 1] + update[:, 2, 2] - 1) / 2).clamp(-1, 1))
+            shift = update[:, :3, 3].norm(dim=1) / self.radius
+            self.active.copy_(active & ~((angle < self.tolerance) & (shift < self.tolerance)).all())
+
+
 def _icp_batch(
     src: torch.Tensor,
     tgt: torch.Tensor,
@@ -342,41 +401,78 @@ def _icp_batch(
     distance: float,
     max_iterations: int,
     tolerance: float,
+    check_every: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """ICP of one source against one target from B initial transforms (B, 4, 4) at once.
 
     Point-to-plane when ``normals`` is given, else point-to-point. Returns the refined transforms,
     their inlier RMSE and fitness (B,) evaluated at the returned transforms, and the number of
-    updates applied (the batch stops once every member has converged).
+    updates applied (a 0-dim tensor). The batch stops updating once every member has converged (or no
+    member has 6 pairs left): later iterations are masked to the identity, so the result does not depend on
+    how often the host asks whether to stop. It asks after every ``check_every`` iterations (default: each on
+    CPU, every ``_CUDA_CHECK_EVERY`` on CUDA, where each question is a device synchronisation);
+    ``check_every >= max_iterations`` runs a fixed iteration count without any. On CUDA in the main thread each
+    block of ``check_every`` iterations is a CUDA graph, captured once per shape, distance and tolerance.
     """
-    n_batch, n_src = transforms.shape[0], src.shape[0]
-    src64 = src.double()
-    radius = torch.sqrt(((src64 - src64.mean(dim=0)) ** 2).sum(dim=1).mean()).clamp(min=1e-12)
-    tgt64 = tgt.double()
-    normals64 = normals.double() if normals is not None else None
-    steps, converged = 0, False
-    while True:
-        moved = apply_transform(src64.unsqueeze(0), transforms)
-        d2, idx = knn(moved.reshape(-1, 3).to(tgt.dtype), tgt, 1)
-        d2, idx = d2.reshape(n_batch, n_src).double(), idx.reshape(n_batch, n_src)
-        inlier = d2 <= distance**2
-        weight = inlier.double()
-        count = weight.sum(dim=1)
-        rmse = torch.sqrt((d2 * weight).sum(dim=1) / count.clamp(min=1))
-        fitness = count / n_src
-        if converged or steps >= max_iterations or bool((count < 6).all()):
-            return transforms, rmse, fitness, torch.full((n_batch,), steps, dtype=torch.int64, device=src.device)
-        matched = tgt64[idx]
-        if normals64 is None:
-            update = _kabsch(moved, matched, weight)
+    n_src = src.shape[0]
+    every = check_every if check_every is not None else (_CUDA_CHECK_EVERY if src.is_cuda else 1)
+    state, graph = _icp_state(src, tgt, normals, transforms, distance, tolerance, min(every, max_iterations))
+    done = 0
+    while done < max_iterations:
+        block = min(every, max_iterations - done)
+        if graph is not None and block == every:
+            graph.replay()
         else:
-            update = _point_to_plane_step(moved, matched, normals64[idx], weight)
-        update = torch.where((count >= 6).view(-1, 1, 1), update, _identity(src).expand_as(update))
-        transforms = update @ transforms
-        steps += 1
-        angle = torch.arccos(((update[:, 0, 0] + update[:, 1, 1] + update[:, 2, 2] - 1) / 2).clamp(-1, 1))
-        shift = update[:, :3, 3].norm(dim=1) / radius
-        converged = bool(((angle < tolerance) & (shift < tolerance)).all())
+            state.iterate(block)
+        done += block
+        if done < max_iterations and not bool(state.active):
+            break
+    _, d2, _, weight, count = _pairs(state.src64, state.tgt, state.transforms, distance)
+    rmse = torch.sqrt((d2 * weight).sum(dim=1) / count.clamp(min=1))
+    return state.transforms.clone(), rmse, count / n_src, state.steps.clone()
+
+
+def _icp_state(
+    src: torch.Tensor, tgt: torch.Tensor, normals: torch.Tensor | None, transforms: torch.Tensor,
+    distance: float, tolerance: float, block: int,
+) -> tuple[_IcpState, torch.cuda.CUDAGraph | None]:
+    """A loaded ICP state and, on CUDA in the main thread, the graph of ``block`` iterations on it (kept per shape,
+    distance and tolerance; None where no graph is used or its capture failed, which then runs eagerly)."""
+    if not src.is_cuda or threading.current_thread() is not threading.main_thread():
+        return _IcpState(src, tgt, normals, transforms, distance, tolerance), None
+    key = (src.device, tuple(src.shape), tuple(tgt.shape), normals is None, tuple(transforms.shape), distance,
+           tolerance, block)
+    if key not in _ICP_GRAPHS:
+        state = _IcpState(src, tgt, normals, transforms, distance, tolerance)
+        graph: torch.cuda.CUDAGraph | None = torch.cuda.CUDAGraph()
+        side = torch.cuda.Stream(src.device)
+        side.wait_stream(torch.cuda.current_stream(src.device))
+        with torch.cuda.stream(side):
+            state.iterate(1)
+        torch.cuda.current_stream(src.device).wait_stream(side)
+        try:
+            with torch.cuda.device(src.device), torch.cuda.graph(graph, capture_error_mode="thread_local"):
+                state.iterate(block)
+        except RuntimeError as exc:
+            warnings.warn(f"ICP runs eagerly on {src.device}: its CUDA graph capture failed ({exc})", stacklevel=2)
+            graph = None
+        _ICP_GRAPHS[key] = (state, graph)
+    state, graph = _ICP_GRAPHS[key]
+    state.load(src, tgt, normals, transforms)
+    return state, graph
+
+
+def _pairs(
+    src64: torch.Tensor, tgt: torch.Tensor, transforms: torch.Tensor, distance: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Source points moved by each transform (B, N, 3), their nearest target's squared distance and index (B, N),
+    the inlier weight (B, N) (1 within ``distance``) and the inlier count (B,)."""
+    n_batch, n_src = transforms.shape[0], src64.shape[0]
+    moved = apply_transform(src64.unsqueeze(0), transforms)
+    d2, idx = knn(moved.reshape(-1, 3).to(tgt.dtype), tgt, 1)
+    d2, idx = d2.reshape(n_batch, n_src).double(), idx.reshape(n_batch, n_src)
+    weight = (d2 <= distance**2).double()
+    return moved, d2, idx, weight, weight.sum(dim=1)
 
 
 def _point_to_plane_step(p: torch.Tensor, q: torch.Tensor, n: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
@@ -394,15 +490,38 @@ def _point_to_plane_step(p: torch.Tensor, q: torch.Tensor, n: torch.Tensor, w: t
     rhs = (jw * res.unsqueeze(2)).sum(dim=1)
     damping = 1e-9 * lhs.diagonal(dim1=1, dim2=2).sum(dim=1).clamp(min=1e-30)
     lhs = lhs + damping.view(-1, 1, 1) * torch.eye(6, dtype=lhs.dtype, device=lhs.device)
-    x = torch.linalg.solve(lhs, rhs.unsqueeze(2)).squeeze(2)
+    x = torch.linalg.solve_ex(lhs, rhs.unsqueeze(2))[0].squeeze(2)
     omega, t = x[:, :3], x[:, 3:]
-    skew = torch.zeros(p.shape[0], 3, 3, dtype=p.dtype, device=p.device)
-    skew[:, 0, 1], skew[:, 0, 2], skew[:, 1, 2] = -omega[:, 2], omega[:, 1], -omega[:, 0]
-    rotation = torch.linalg.matrix_exp(skew - skew.transpose(1, 2))
+    rotation = _rotation_from_vector(omega)
     update = torch.eye(4, dtype=p.dtype, device=p.device).repeat(p.shape[0], 1, 1)
     update[:, :3, :3] = rotation
     update[:, :3, 3] = centroid + t - (rotation @ centroid.unsqueeze(2)).squeeze(2)
     return update
+
+
+def _rotation_from_vector(omega: torch.Tensor) -> torch.Tensor:
+    """Rotation matrices (B, 3, 3) ``exp([omega]x)`` of rotation vectors (B, 3).
+
+    CPU: ``torch.linalg.matrix_exp``. CUDA: Rodrigues' formula ``I + a S + b S^2`` (``S = [omega]x``, ``a = sin t / t``,
+    ``b = (1 - cos t) / t^2``, Taylor terms below ``t = 1e-4``), the same matrix to rounding: matrix_exp reads its
+    norm on the host to pick a Pade degree, a synchronisation per ICP iteration.
+    """
+    skew = torch.zeros(omega.shape[0], 3, 3, dtype=omega.dtype, device=omega.device)
+    skew[:, 0, 1], skew[:, 0, 2], skew[:, 1, 2] = -omega[:, 2], omega[:, 1], -omega[:, 0]
+    skew = skew - skew.transpose(1, 2)
+    return _rodrigues(omega, skew) if omega.is_cuda else torch.linalg.matrix_exp(skew)
+
+
+def _rodrigues(omega: torch.Tensor, skew: torch.Tensor) -> torch.Tensor:
+    """``exp(skew)`` (B, 3, 3) of the skew matrices ``skew`` of rotation vectors ``omega`` (B, 3), in closed form."""
+    theta2 = (omega * omega).sum(dim=1)
+    theta = theta2.sqrt()
+    small = theta < 1e-4
+    safe = torch.where(small, torch.ones_like(theta), theta)
+    a = torch.where(small, 1.0 - theta2 / 6.0, torch.sin(safe) / safe)
+    b = torch.where(small, 0.5 - theta2 / 24.0, (1.0 - torch.cos(safe)) / (safe * safe))
+    eye = torch.eye(3, dtype=omega.dtype, device=omega.device)
+    return eye + a.view(-1, 1, 1) * skew + b.view(-1, 1, 1) * (skew @ skew)
 
 
 def _kabsch(p: torch.Tensor, q: torch.Tensor, w: torch.Tensor | None = None) -> torch.Tensor:
@@ -441,8 +560,10 @@ def _downsample(points: torch.Tensor, voxel: float, max_points: int, seed: int) 
     return down[_subset(down.shape[0], max_points, seed, down.device)]
 
 
+@functools.lru_cache(maxsize=32)
 def _subset(n: int, max_points: int, seed: int, device: torch.device) -> torch.Tensor:
-    """Sorted indices of a seeded random subset of at most ``max_points`` out of ``n``."""
+    """Sorted indices of a seeded random subset of at most ``max_points`` out of ``n`` (kept: a template's subset is
+    drawn and copied to the device once, not every frame)."""
     if n <= max_points:
         return torch.arange(n, device=device)
     generator = torch.Generator().manual_seed(seed)

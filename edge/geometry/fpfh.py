@@ -25,6 +25,8 @@ from edge.geometry.knn import DEFAULT_MAX_BYTES, radius_knn
 
 BINS = 11
 FEATURES = 3 * BINS
+_GPU_CHUNK_BYTES = 1 << 30
+"""Pair-feature working memory per chunk on CUDA: a frame of up to about 100k points in one pass, few launches."""
 
 
 def fpfh(
@@ -72,7 +74,8 @@ def fpfh_multiscale(
     pts, nrm = points.to(dtype), normals.to(dtype)
     spfh = [torch.zeros((n, FEATURES), dtype=dtype, device=points.device) for _ in radii]
     pair_d2 = torch.empty(idx.shape, dtype=dtype, device=points.device)
-    chunk = max(1, max_bytes // max(1, idx.shape[1] * 3 * 64))
+    budget = max(max_bytes, _GPU_CHUNK_BYTES) if points.is_cuda else max_bytes
+    chunk = max(1, budget // max(1, idx.shape[1] * 3 * 64))
     for s in range(0, n, chunk):
         rows = slice(s, s + chunk)
         bins, pair_d2[rows] = _pair_bins(pts, nrm, safe[rows], s)

@@ -1,12 +1,16 @@
-"""Exact farthest point sampling, batched, with the step loop captured in CUDA graphs on GPU.
+"""Exact farthest point sampling, batched, with the step loop replayed from cached CUDA graphs on GPU.
 
 FPS is sequential in the number of samples: each pick depends on all earlier ones. The work of
 one step (distance to the newest pick, running minimum, arg-max) is one vectorised pass over all
-points of all batch items. On CPU the steps run eagerly on preallocated buffers with in-place
-ops. On CUDA the same step function is recorded once into a CUDA graph of ``_GRAPH_STEPS`` steps
-and replayed, so ``m`` samples cost ``m / _GRAPH_STEPS`` launches instead of ``m`` launches per op. A capture
-forbids device-wide synchronisation in every other thread (seen with `serve --workers 2`: the second worker's
-sync failed), so graphs are used in the main thread only and service worker threads step eagerly.
+points of all batch items, on preallocated buffers with in-place ops. On CPU the steps run eagerly.
+On CUDA the step is recorded once into a CUDA graph of ``_GRAPH_STEPS`` steps over static buffers of a
+capacity bucket (the next power of two of the point count; padded points can never be picked) and the
+graph is kept: every later call of that shape bucket only loads its points and replays, so ``m`` samples
+cost ``m / _GRAPH_STEPS`` launches and no capture (a capture synchronises the device, collects garbage and
+empties the allocator's cache). Seed points are absorbed in one batched pass, not one step per seed. A
+capture forbids device-wide synchronisation in every other thread (seen with `serve --workers 2`: the second
+worker's sync failed), so graphs are captured and replayed in the main thread only; worker threads step
+eagerly.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ import threading
 import torch
 
 _GRAPH_STEPS = 64
+_SEED_BLOCK_BYTES = 64 << 20
+_GRAPHS: dict[tuple[torch.device, int, int, torch.dtype], tuple["_FpsState", torch.cuda.CUDAGraph]] = {}
 
 
 def farthest_point_sampling(
@@ -46,64 +52,89 @@ def farthest_point_sampling(
         raise ValueError(f"farthest_point_sampling: cannot pick {m} of {n} points ({taken} already seeded)")
     if not 0 <= start < n:
         raise ValueError(f"farthest_point_sampling: start={start} outside [0, {n})")
-    out = torch.empty((b, m), dtype=torch.int64, device=pts.device)
-    if m > 0:
-        state = _FpsState(pts.contiguous(), out, start, seeds)
-        _run(state, m)
+    if m == 0:
+        out = torch.empty((b, 0), dtype=torch.int64, device=pts.device)
+    elif pts.is_cuda and m > 2 * _GRAPH_STEPS and threading.current_thread() is threading.main_thread():
+        out = _replay(pts, m, start, seeds)
+    else:
+        state = _FpsState(b, n, m, pts.dtype, pts.device)
+        state.load(pts, start, seeds)
+        for _ in range(m):
+            state.advance()
+        out = state.out
     return out if batched else out[0]
 
 
 class _FpsState:
-    """Preallocated buffers of one sampling run; every step updates them in place."""
+    """Preallocated buffers for ``capacity`` points per batch item and ``width`` samples; every step updates them
+    in place. Points beyond a run's own count are padding that can never be picked."""
 
-    def __init__(self, pts: torch.Tensor, out: torch.Tensor, start: int, seeds: torch.Tensor | None) -> None:
-        b, n, _ = pts.shape
-        self.pts = pts
-        self.out = out
-        self.step = torch.zeros((b, 1), dtype=torch.int64, device=pts.device)
-        self.min_dist = torch.full((b, n), torch.inf, dtype=pts.dtype, device=pts.device)
+    def __init__(self, b: int, capacity: int, width: int, dtype: torch.dtype, device: torch.device) -> None:
+        self.pts = torch.zeros((b, capacity, 3), dtype=dtype, device=device)
+        self.out = torch.zeros((b, width), dtype=torch.int64, device=device)
+        self.step = torch.zeros((b, 1), dtype=torch.int64, device=device)
+        self.min_dist = torch.full((b, capacity), torch.inf, dtype=dtype, device=device)
         self.scratch = torch.empty_like(self.min_dist)
-        self.picked_mark = torch.full((b, 1), -1.0, dtype=pts.dtype, device=pts.device)
-        if seeds is None:
-            self.current = torch.full((b, 1), start, dtype=torch.int64, device=pts.device)
-        else:
-            for column in range(seeds.shape[1]):
-                self._absorb(seeds[:, column : column + 1])
-            self.current = self.min_dist.argmax(dim=1, keepdim=True)
+        self.picked_mark = torch.full((b, 1), -1.0, dtype=dtype, device=device)
+        self.current = torch.zeros((b, 1), dtype=torch.int64, device=device)
 
-    def _absorb(self, pick: torch.Tensor) -> None:
-        """Lower every point's distance by the distance to ``pick`` (B, 1) and mark ``pick`` taken."""
-        p = self.pts.gather(1, pick.unsqueeze(2).expand(-1, 1, 3))
+    def load(self, pts: torch.Tensor, start: int, seeds: torch.Tensor | None) -> None:
+        """Start a run on ``pts`` (B, N, 3), N <= capacity: from ``start``, or continuing from ``seeds`` (B, S)."""
+        n = pts.shape[1]
+        self.pts[:, :n].copy_(pts)
+        self.pts[:, n:].zero_()
+        self.min_dist[:, :n].fill_(torch.inf)
+        self.min_dist[:, n:].fill_(-torch.inf)
+        self.step.zero_()
+        if seeds is None:
+            self.current.fill_(start)
+            return
+        b, capacity, _ = self.pts.shape
+        block = max(1, _SEED_BLOCK_BYTES // (4 * b * capacity * self.pts.element_size()))
+        for first in range(0, seeds.shape[1], block):
+            picks = seeds[:, first : first + block]
+            p = self.pts.gather(1, picks.unsqueeze(2).expand(-1, -1, 3))
+            dist = self.pts[:, :, None, 0] - p[:, None, :, 0]
+            dist.mul_(dist)
+            for axis in (1, 2):
+                delta = self.pts[:, :, None, axis] - p[:, None, :, axis]
+                dist.addcmul_(delta, delta)
+            torch.minimum(self.min_dist, dist.amin(dim=2), out=self.min_dist)
+        self.min_dist.scatter_(1, seeds, -1.0)
+        torch.argmax(self.min_dist, dim=1, keepdim=True, out=self.current)
+
+    def advance(self) -> None:
+        """Record the current pick, absorb it (lower every distance by the distance to it, mark it taken) and
+        choose the next one."""
+        self.out.scatter_(1, self.step, self.current)
+        self.step.add_(1)
+        p = self.pts.gather(1, self.current.unsqueeze(2).expand(-1, 1, 3))
         torch.sub(self.pts[:, :, 0], p[:, :, 0], out=self.scratch)
         self.scratch.mul_(self.scratch)
         for axis in (1, 2):
             delta = self.pts[:, :, axis] - p[:, :, axis]
             self.scratch.addcmul_(delta, delta)
         torch.minimum(self.min_dist, self.scratch, out=self.min_dist)
-        self.min_dist.scatter_(1, pick, self.picked_mark)
-
-    def advance(self) -> None:
-        """Record the current pick, absorb it, and choose the next one."""
-        self.out.scatter_(1, self.step, self.current)
-        self.step.add_(1)
-        self._absorb(self.current)
+        self.min_dist.scatter_(1, self.current, self.picked_mark)
         torch.argmax(self.min_dist, dim=1, keepdim=True, out=self.current)
 
 
-def _run(state: _FpsState, m: int) -> None:
-    """``m`` steps: eager on CPU and in worker threads; on CUDA in the main thread, one warm-up block eagerly,
-    then graph replays."""
-    done = 0
-    if state.pts.is_cuda and m > 2 * _GRAPH_STEPS and threading.current_thread() is threading.main_thread():
+def _replay(pts: torch.Tensor, m: int, start: int, seeds: torch.Tensor | None) -> torch.Tensor:
+    """``m`` samples on CUDA from the cached graph of this shape bucket (captured on first use)."""
+    b, n, _ = pts.shape
+    key = (pts.device, b, 1 << max(n - 1, 1).bit_length(), pts.dtype)
+    if key not in _GRAPHS:
+        state = _FpsState(b, key[2], key[2] + _GRAPH_STEPS, pts.dtype, pts.device)
+        state.load(pts[:, :1].expand(-1, 2, -1), 0, None)
         for _ in range(_GRAPH_STEPS):
             state.advance()
-        done = _GRAPH_STEPS
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.device(state.pts.device), torch.cuda.graph(graph):
+        with torch.cuda.device(pts.device), torch.cuda.graph(graph):
             for _ in range(_GRAPH_STEPS):
                 state.advance()
-        while done + _GRAPH_STEPS <= m:
-            graph.replay()
-            done += _GRAPH_STEPS
-    for _ in range(m - done):
-        state.advance()
+        _GRAPHS[key] = (state, graph)
+    state, graph = _GRAPHS[key]
+    state.load(pts, start, seeds)
+    for _ in range(-(-m // _GRAPH_STEPS)):
+        graph.replay()
+    return state.out[:, :m].clone()

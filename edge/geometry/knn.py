@@ -6,21 +6,22 @@ pairs use chunked brute force (matrix products and top-k, no host synchronisatio
 grid below, in torch. All return the same thing: squared distances recomputed from the coordinates in the query
 dtype, nearest first.
 
-CUDA search scheme (uniform grid with per-query certification):
+CUDA search scheme (uniform grid with per-query certification, fixed-shape candidate blocks):
 
 1. ``ref`` is bucketed into cubic cells of side ``h`` and sorted by linear cell id, so the three
    cells ``x-1, x, x+1`` of one (y, z) row form a single contiguous range of the sorted array.
-2. Each query gathers the nine row ranges of its 3x3x3 cell block as one candidate list; queries
-   are ordered by candidate count and processed in chunks padded to the chunk's widest list, so a
-   dense spot only widens its own chunk and every chunk fits in ``max_bytes``.
+2. Every query reads the nine row ranges of its 3x3x3 cell block into a block of ``9 x width`` candidate
+   slots, ``width`` the longest row range of the frame: the one number the host waits for. Queries are
+   processed in chunks of a size fixed by ``width`` and the memory budget, with no other host round trip.
 3. Every reference point outside the block is at least ``h + (distance from the query to its own
    cell's nearest face)`` away: the *guaranteed radius*. A query whose k-th candidate lies within
-   it has its exact answer. The others are retried on a grid twice as coarse, and the few still
-   uncertified fall back to chunked brute force (float64 ranking, distances recomputed exactly).
+   it has its exact answer. The others (a few percent) go to chunked brute force (float64 ranking, distances
+   recomputed exactly) when they fit its size, else to a grid twice as coarse.
 
-``h`` starts at a high quantile of the k-th neighbour distance of an evenly spaced query sample,
-so most queries certify at the first level whatever the cloud's dimensionality (surface, line,
-volume). A radius-limited search uses ``h >= radius``, which certifies every query at once.
+``h`` starts at a high quantile of the k-th neighbour distance of an evenly spaced query sample
+(computed on the device, never read by the host), so most queries certify at the first level whatever
+the cloud's dimensionality (surface, line, volume). A radius-limited search uses ``h >= radius``, which
+certifies every query at once: one host synchronisation per search.
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ from scipy.spatial import cKDTree
 
 DEFAULT_MAX_BYTES = 64 << 20
 _SLOT_BYTES = 64  # per candidate slot: position, row, coordinates, distance, masks
-_BRUTE_FORCE_PAIRS = 1 << 22  # below this many query x ref pairs, brute force is cheaper than a grid
 _GPU_BRUTE_FORCE_PAIRS = 1 << 28
 """On CUDA, up to this many query x ref pairs (a 16k-point frame against itself) go to chunked brute force: a
 fixed sequence of matrix products and top-k with no host synchronisation, faster there than the grid's
@@ -41,10 +41,9 @@ data-dependent chunking."""
 _GPU_BRUTE_FORCE_BYTES = 1 << 30  # a few large chunks rather than many launches; GPUs have the memory
 _MAX_CELLS_PER_AXIS = 1 << 20  # keeps linear cell ids inside int64
 _SAMPLE_QUERIES = 256
-_CELL_QUANTILE = 0.75
+_CELL_QUANTILE = 0.9
 _GRID_LEVELS = 3
 _CERTIFY_MARGIN = 1.0 - 1e-5  # absorbs float rounding of the guaranteed radius
-_RANK_SLACK = 4  # extra ranked candidates whose distances are recomputed exactly
 
 
 def knn(
@@ -127,27 +126,7 @@ def _search(
     if m * n <= _GPU_BRUTE_FORCE_PAIRS:
         own = torch.arange(m, device=query.device) if exclude_self else None
         return _brute_force(query, ref, k, own, radius, max(max_bytes, _GPU_BRUTE_FORCE_BYTES))
-    pending = torch.arange(m, device=query.device)
-    if m * n > _BRUTE_FORCE_PAIRS:
-        extent = float((ref.max(dim=0).values - ref.min(dim=0).values).max())
-        floor_h = max(extent / (_MAX_CELLS_PER_AXIS - 2), 1e-30)
-        if radius is not None:
-            levels = [max(radius, floor_h)]
-        else:
-            h = max(_initial_cell_size(query, ref, k, exclude_self), floor_h)
-            levels = [h * 2**level for level in range(_GRID_LEVELS)]
-        for h in levels:
-            if pending.numel() * n <= _BRUTE_FORCE_PAIRS:
-                break
-            grid = _Grid(ref, h)
-            d, i, ok = grid.search(query[pending], pending if exclude_self else None, k, radius, max_bytes)
-            done = pending[ok]
-            out_d[done], out_i[done] = d[ok], i[ok]
-            pending = pending[~ok]
-    if pending.numel():
-        d, i = _brute_force(query[pending], ref, k, pending if exclude_self else None, radius, max_bytes)
-        out_d[pending], out_i[pending] = d, i
-    return out_d, out_i
+    return _grid_search(query, ref, k, radius, exclude_self, max(max_bytes, _GPU_BRUTE_FORCE_BYTES))
 
 
 def _kdtree_search(
@@ -180,164 +159,113 @@ def _kdtree_search(
     return dist, idx
 
 
-def _initial_cell_size(query: torch.Tensor, ref: torch.Tensor, k: int, exclude_self: bool) -> float:
-    """A high quantile of the k-th neighbour distance over an evenly spaced query sample."""
+def _grid_search(
+    query: torch.Tensor,
+    ref: torch.Tensor,
+    k: int,
+    radius: float | None,
+    exclude_self: bool,
+    max_bytes: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Grid levels (module docstring) until every query is certified or the rest fit one sync-free brute force."""
+    m, n = query.shape[0], ref.shape[0]
+    out_d = query.new_full((m, k), math.inf)
+    out_i = torch.full((m, k), -1, dtype=torch.int64, device=query.device)
+    lo = ref.min(dim=0).values
+    floor_h = ((ref.max(dim=0).values - lo).max() / (_MAX_CELLS_PER_AXIS - 2)).clamp_min(1e-30)
+    if radius is not None:
+        levels = [floor_h.clamp_min(radius)]
+    else:
+        h = torch.maximum(_initial_cell_size(query, ref, k, exclude_self), floor_h)
+        levels = [h * 2**level for level in range(_GRID_LEVELS)]
+    pending: torch.Tensor | None = None
+    for h in levels:
+        if pending is not None and pending.numel() * n <= _GPU_BRUTE_FORCE_PAIRS:
+            break
+        rows = query if pending is None else query[pending]
+        own = None if not exclude_self else (torch.arange(m, device=query.device) if pending is None else pending)
+        d, i, certified = _grid_level(rows, own, ref, lo, h, k, radius, max_bytes)
+        if pending is None:
+            out_d, out_i = d, i
+        else:
+            out_d[pending], out_i[pending] = d, i
+        if radius is not None:
+            return out_d, out_i
+        pending = torch.nonzero(~certified).squeeze(1) if pending is None else pending[~certified]
+    if pending is None:
+        pending = torch.arange(m, device=query.device)
+    if pending.numel():
+        d, i = _brute_force(query[pending], ref, k, pending if exclude_self else None, radius, max_bytes)
+        out_d[pending], out_i[pending] = d, i
+    return out_d, out_i
+
+
+def _initial_cell_size(query: torch.Tensor, ref: torch.Tensor, k: int, exclude_self: bool) -> torch.Tensor:
+    """A high quantile of the k-th neighbour distance over an evenly spaced query sample (0-dim, on the device)."""
     step = max(1, query.shape[0] // _SAMPLE_QUERIES)
     sample = torch.arange(0, query.shape[0], step, device=query.device)
     d, _ = _brute_force(query[sample], ref, k, sample if exclude_self else None, None, DEFAULT_MAX_BYTES)
-    return math.sqrt(float(torch.quantile(d[:, -1].double(), _CELL_QUANTILE)))
+    return torch.quantile(d[:, -1].double(), _CELL_QUANTILE).sqrt().to(query.dtype)
 
 
-class _Grid:
-    """``ref`` sorted by the linear id of its cubic cell of side ``h``."""
-
-    def __init__(self, ref: torch.Tensor, h: float) -> None:
-        self.h = h
-        self.lo = ref.min(dim=0).values
-        cells = torch.floor((ref - self.lo) / h).long()
-        self.dims = (cells.max(dim=0).values + 1).tolist()
-        nx, ny, _ = self.dims
-        ids = (cells[:, 2] * ny + cells[:, 1]) * nx + cells[:, 0]
-        self.ids, self.perm = torch.sort(ids, stable=True)
-        self.points = ref[self.perm]
-
-    def search(
-        self,
-        query: torch.Tensor,
-        query_index: torch.Tensor | None,
-        k: int,
-        radius: float | None,
-        max_bytes: int,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Candidates from each query's 3x3x3 block; returns distances, indices, certified mask.
-
-        Queries sharing a cell share its candidate list, so candidates are gathered once per
-        occupied query cell and ranked for all its queries with one batched matrix product.
-        """
-        m = query.shape[0]
-        rel = (query - self.lo) / self.h
-        cell_f = torch.floor(rel)
-        to_face = torch.minimum(rel - cell_f, cell_f + 1.0 - rel).min(dim=1).values
-        guaranteed = self.h * (1.0 + to_face)
-        cells, query_order, query_start, query_count = self._query_cells(cell_f)
-        start, length = self._row_ranges(cells)
-        total = length.sum(dim=1)
-        cell_order = torch.argsort(total, stable=True)
-        out_d = query.new_full((m, k), math.inf)
-        out_i = torch.full((m, k), -1, dtype=torch.int64, device=query.device)
-        bounds = _chunks(total[cell_order].tolist(), query_count[cell_order].tolist(), max_bytes // _SLOT_BYTES, k)
-        for first, last in bounds:
-            chosen = cell_order[first:last]
-            rows, d, i = self._chunk(
-                query, query_index, k, radius,
-                cells[chosen], start[chosen], length[chosen], query_order, query_start[chosen], query_count[chosen],
-            )
-            out_d[rows], out_i[rows] = d, i
-        if radius is not None:
-            certified = torch.ones(m, dtype=torch.bool, device=query.device)
-        else:
-            certified = out_d[:, -1] <= (guaranteed * _CERTIFY_MARGIN) ** 2
-        return out_d, out_i, certified
-
-    def _query_cells(self, cell_f: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """Occupied query cells (C, 3), query order grouped by cell, and each cell's slice of it."""
-        nx, ny, nz = self.dims
-        low = torch.full((3,), -2.0, device=cell_f.device, dtype=cell_f.dtype)
-        high = torch.tensor([nx + 1, ny + 1, nz + 1], device=cell_f.device, dtype=cell_f.dtype)
-        cell = torch.maximum(torch.minimum(cell_f, high), low).long() + 2
-        key = (cell[:, 2] * (ny + 4) + cell[:, 1]) * (nx + 4) + cell[:, 0]
-        key_sorted, query_order = torch.sort(key, stable=True)
-        unique, count = torch.unique_consecutive(key_sorted, return_counts=True)
-        first = torch.cumsum(count, dim=0) - count
-        x = unique % (nx + 4)
-        y = (unique // (nx + 4)) % (ny + 4)
-        z = unique // ((nx + 4) * (ny + 4))
-        return torch.stack([x, y, z], dim=1) - 2, query_order, first, count
-
-    def _row_ranges(self, cell: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Start and length in the sorted array of the nine (y, z) rows around each cell (C, 3)."""
-        nx, ny, nz = self.dims
-        offsets = torch.tensor([-1, 0, 1], device=cell.device)
-        y = cell[:, 1:2, None] + offsets[None, :, None]
-        z = cell[:, 2:3, None] + offsets[None, None, :]
-        x0 = (cell[:, 0] - 1).clamp(min=0)[:, None, None]
-        x1 = (cell[:, 0] + 1).clamp(max=nx - 1)[:, None, None]
-        valid = ((y >= 0) & (y < ny) & (z >= 0) & (z < nz) & (x0 <= x1)).reshape(-1, 9)
-        row_id = z * ny + y
-        start = torch.searchsorted(self.ids, (row_id * nx + x0).reshape(-1, 9).contiguous())
-        end = torch.searchsorted(self.ids, (row_id * nx + x1).reshape(-1, 9).contiguous(), right=True)
-        return start, torch.where(valid, end - start, torch.zeros_like(start))
-
-    def _chunk(
-        self,
-        query: torch.Tensor,
-        query_index: torch.Tensor | None,
-        k: int,
-        radius: float | None,
-        cell: torch.Tensor,
-        start: torch.Tensor,
-        length: torch.Tensor,
-        query_order: torch.Tensor,
-        query_start: torch.Tensor,
-        query_count: torch.Tensor,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Rank a chunk of cells' candidates for their queries, then keep the exact k best."""
-        device = query.device
-        ends = torch.cumsum(length, dim=1)
-        width = max(int(ends[:, -1].max()), 1)
-        slot = torch.arange(width, device=device).expand(cell.shape[0], width).contiguous()
-        row = torch.searchsorted(ends, slot, right=True)
-        real = row < 9
-        row = row.clamp(max=8)
-        pos = start.gather(1, row) + slot - (ends.gather(1, row) - length.gather(1, row))
-        pos = torch.where(real, pos, torch.zeros_like(pos))
-        center = self.lo + (cell.to(query.dtype) + 0.5) * self.h
-        cand = self.points[pos] - center.unsqueeze(1)
-        cand_sq = (cand * cand).sum(dim=2).masked_fill(~real, math.inf)
-        depth = int(query_count.max())
-        qslot = torch.arange(depth, device=device)
-        is_query = qslot < query_count.unsqueeze(1)
-        qpos = torch.where(is_query, query_start.unsqueeze(1) + qslot, torch.zeros_like(qslot))
-        rows = query_order[qpos]
-        local = query[rows] - center.unsqueeze(1)
-        rank = torch.baddbmm(cand_sq.unsqueeze(1), local, cand.transpose(1, 2), alpha=-2.0)
-        pick = min(width, k + _RANK_SLACK + int(query_index is not None))
-        _, top = torch.topk(rank, pick, dim=2, largest=False, sorted=False)
-        top = top.reshape(cell.shape[0], depth * pick)
-        chosen_pos = pos.gather(1, top).reshape(cell.shape[0], depth, pick)[is_query]
-        chosen_real = real.gather(1, top).reshape(cell.shape[0], depth, pick)[is_query]
-        rows = rows[is_query]
-        diff = self.points[chosen_pos] - query[rows].unsqueeze(1)
+def _grid_level(
+    query: torch.Tensor,
+    query_index: torch.Tensor | None,
+    ref: torch.Tensor,
+    lo: torch.Tensor,
+    h: torch.Tensor,
+    k: int,
+    radius: float | None,
+    max_bytes: int,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One grid of cell side ``h`` (0-dim tensor): distances (M, k), indices (M, k) and the certified mask (M,)."""
+    m, device = query.shape[0], query.device
+    cells = torch.floor((ref - lo) / h).long()
+    dims = cells.max(dim=0).values + 1
+    nx, ny, nz = dims[0], dims[1], dims[2]
+    ids, perm = torch.sort((cells[:, 2] * ny + cells[:, 1]) * nx + cells[:, 0], stable=True)
+    points = ref[perm]
+    rel = (query - lo) / h
+    cell_f = torch.floor(rel)
+    guaranteed = h * (1.0 + torch.minimum(rel - cell_f, cell_f + 1.0 - rel).min(dim=1).values)
+    cell = torch.minimum(cell_f.clamp_min(-2.0), (dims + 1).to(cell_f.dtype)).long()
+    offsets = torch.arange(-1, 2, device=device)
+    y = cell[:, 1, None, None] + offsets[None, :, None]
+    z = cell[:, 2, None, None] + offsets[None, None, :]
+    x0 = (cell[:, 0] - 1).clamp(min=0)[:, None, None]
+    x1 = torch.minimum(cell[:, 0] + 1, nx - 1)[:, None, None]
+    valid = ((y >= 0) & (y < ny) & (z >= 0) & (z < nz) & (x0 <= x1)).reshape(m, 9)
+    row = z * ny + y
+    start = torch.searchsorted(ids, (row * nx + x0).reshape(m, 9).contiguous())
+    end = torch.searchsorted(ids, (row * nx + x1).reshape(m, 9).contiguous(), right=True)
+    length = torch.where(valid, end - start, torch.zeros_like(start))
+    width = max(int(length.max()), 1)
+    slot = torch.arange(width, device=device)
+    chunk = max(1, max_bytes // (9 * width * _SLOT_BYTES))
+    dists, idxs = [], []
+    for first in range(0, m, chunk):
+        rows = slice(first, first + chunk)
+        real = (slot < length[rows, :, None]).reshape(-1, 9 * width)
+        pos = torch.where(real, (start[rows, :, None] + slot).reshape(-1, 9 * width), 0)
+        diff = points[pos] - query[rows].unsqueeze(1)
         exact = (diff * diff).sum(dim=2)
-        invalid = ~chosen_real
+        invalid = ~real
         if query_index is not None:
-            invalid |= self.perm[chosen_pos] == query_index[rows].unsqueeze(1)
+            invalid |= perm[pos] == query_index[rows].unsqueeze(1)
         if radius is not None:
             invalid |= exact >= radius * radius
         exact = exact.masked_fill(invalid, math.inf)
-        if pick < k:
-            exact = torch.cat([exact, exact.new_full((exact.shape[0], k - pick), math.inf)], dim=1)
-            chosen_pos = torch.cat([chosen_pos, chosen_pos.new_zeros((exact.shape[0], k - pick))], dim=1)
+        if exact.shape[1] < k:
+            pad = k - exact.shape[1]
+            exact = torch.cat([exact, exact.new_full((exact.shape[0], pad), math.inf)], dim=1)
+            pos = torch.cat([pos, pos.new_zeros((pos.shape[0], pad))], dim=1)
         best, order = torch.topk(exact, k, dim=1, largest=False, sorted=True)
-        idx = self.perm[chosen_pos.gather(1, order)]
-        return rows, best, torch.where(torch.isinf(best), torch.full_like(idx, -1), idx)
-
-
-def _chunks(totals: list[int], counts: list[int], budget: int, k: int) -> list[tuple[int, int]]:
-    """Consecutive cell ranges (sorted by candidate count) whose padded blocks fit ``budget`` slots."""
-    bounds = []
-    first, c = 0, len(totals)
-    while first < c:
-        last, depth = first, 0
-        while last < c:
-            depth_next = max(depth, counts[last])
-            if last > first and depth_next * max(totals[last], k) * (last + 1 - first) > budget:
-                break
-            depth = depth_next
-            last += 1
-        bounds.append((first, last))
-        first = last
-    return bounds
+        idx = perm[pos.gather(1, order)]
+        dists.append(best)
+        idxs.append(torch.where(torch.isinf(best), torch.full_like(idx, -1), idx))
+    out_d, out_i = torch.cat(dists), torch.cat(idxs)
+    certified = out_d[:, -1] <= (guaranteed * _CERTIFY_MARGIN) ** 2
+    return out_d, out_i, certified
 
 
 def _brute_force(
@@ -348,7 +276,8 @@ def _brute_force(
     radius: float | None,
     max_bytes: int,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """All pairs in query chunks: float64 ranking keeps near-ties in order, distances are exact."""
+    """All pairs in query chunks: float64 ranking keeps near-ties in order, distances are exact. The single nearest
+    neighbour (ICP's correspondences) is one arg-min pass instead of a top-k selection."""
     n = ref.shape[0]
     origin = ref.mean(dim=0, keepdim=True)
     r = (ref - origin).double()
@@ -361,7 +290,7 @@ def _brute_force(
         d = (qc * qc).sum(dim=1, keepdim=True) - 2.0 * qc @ r.T + r_sq
         if query_index is not None:
             d.scatter_(1, query_index[first : first + chunk].unsqueeze(1), math.inf)
-        _, idx = torch.topk(d, pick, dim=1, largest=False, sorted=True)
+        idx = d.argmin(dim=1, keepdim=True) if k == 1 else torch.topk(d, pick, dim=1, largest=False, sorted=True)[1]
         diff = ref[idx] - query[first : first + chunk].unsqueeze(1)
         exact = (diff * diff).sum(dim=2)
         if query_index is not None:

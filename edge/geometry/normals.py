@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+
 import numpy as np
 import torch
 from scipy import sparse
@@ -66,53 +69,142 @@ def propagate_orientation(points: torch.Tensor, normals: torch.Tensor, neighbors
     normal must point outwards on a closed surface. Every round, the points adjacent to the
     last oriented front take the sign that agrees with the vote ``sum n_j . n_i`` of their
     already-oriented neighbours (near-parallel neighbours weigh most, as in Hoppe et al.'s
-    spanning-tree propagation). Work is O(N k) in total plus a few small ops per round. On CPU the rounds are
-    the breadth-first levels from scipy's graph search, swept in numpy (:func:`_propagate_by_levels`): the same
-    signs without a tensor round trip per level.
+    spanning-tree propagation). On CPU the rounds are the breadth-first levels from scipy's graph search, swept in
+    numpy (:func:`_propagate_by_levels`); on CUDA fixed-shape sweeps over all edges (:func:`_propagate_by_sweeps`)
+    give the same signs with a host round trip every few sweeps instead of several per level.
     """
     if points.device.type == "cpu":
         return _propagate_by_levels(points, normals, neighbors)
-    return _propagate_by_rounds(points, normals, neighbors)
+    return _propagate_by_sweeps(points, normals, neighbors)
 
 
-def _propagate_by_rounds(points: torch.Tensor, normals: torch.Tensor, neighbors: torch.Tensor) -> torch.Tensor:
-    """:func:`propagate_orientation` in tensor ops, one round per breadth-first level (the CUDA path)."""
-    n = points.shape[0]
+_LEVEL_CHECK_EVERY = 16
+"""Sweeps per block: the host checks whether the breadth-first levels have settled once per block (CUDA path)."""
+_UNREACHED = 1 << 62
+_MIN_LISTING_WIDTH = 64
+"""Smallest in-edge table width of a CUDA graph: the widest listing varies from frame to frame around 30-50 for k = 16,
+and every new width bucket is a new capture."""
+_SWEEP_GRAPHS: dict[tuple[torch.device, int, int, int, int], tuple["_Sweeps", torch.cuda.CUDAGraph, torch.cuda.CUDAGraph]] = {}
+
+
+class _Sweeps:
+    """Static buffers of :func:`_propagate_by_sweeps` for up to ``capacity - 1`` points: each point's own ``k``
+    neighbours and the up to ``width`` points that list it (its in-edges of the symmetrised graph, padded with the
+    last, unused point, whose key never lowers anyone's), each point's seed-rank-and-hops key, the edge weights and
+    the sign votes. Every sweep gathers over these fixed-shape tables (no atomics); ``relax`` and ``vote`` each run
+    ``block`` sweeps in place, so on CUDA each block is one graph."""
+
+    def __init__(self, capacity: int, k: int, width: int, block: int, device: torch.device) -> None:
+        self.block = block
+        self.own = torch.full((capacity, k), capacity - 1, dtype=torch.int64, device=device)
+        self.listing = torch.full((capacity, width), capacity - 1, dtype=torch.int64, device=device)
+        self.key = torch.full((capacity,), _UNREACHED, dtype=torch.int64, device=device)
+        self.settled = torch.zeros(capacity, dtype=torch.int64, device=device)
+        self.own_weight = torch.zeros((capacity, k), dtype=torch.float64, device=device)
+        self.listing_weight = torch.zeros((capacity, width), dtype=torch.float64, device=device)
+        self.seed = torch.ones(capacity, dtype=torch.bool, device=device)
+        self.seed_sign = torch.ones(capacity, dtype=torch.float64, device=device)
+        self.sign = torch.ones(capacity, dtype=torch.float64, device=device)
+        self.minus = torch.full((), -1.0, dtype=torch.float64, device=device)
+        self.plus = torch.full((), 1.0, dtype=torch.float64, device=device)
+
+    def relax(self) -> None:
+        """``block`` rounds of ``key = min(key, min over in-edges of key[src] + 1)``."""
+        for _ in range(self.block):
+            nearest = torch.minimum(self.key[self.own].amin(dim=1), self.key[self.listing].amin(dim=1))
+            torch.minimum(self.key, nearest + 1, out=self.key)
+
+    def vote(self) -> None:
+        """``block`` rounds of each non-seed point taking the sign of its forward in-edges' weighted vote."""
+        for _ in range(self.block):
+            total = (self.sign[self.own] * self.own_weight).sum(dim=1)
+            total = total + (self.sign[self.listing] * self.listing_weight).sum(dim=1)
+            self.sign.copy_(torch.where(self.seed, self.seed_sign, torch.where(total < 0, self.minus, self.plus)))
+
+
+def _sweeps(
+    n: int, k: int, width: int, block: int, device: torch.device
+) -> tuple[_Sweeps, Callable[[], None], Callable[[], None]]:
+    """Buffers for ``n`` points listed by at most ``width`` others and the two block runners: graph replays on CUDA
+    in the main thread (one capture per power-of-two capacity and width of at least ``_MIN_LISTING_WIDTH``, kept),
+    the eager methods elsewhere."""
+    capacity = 1 << n.bit_length()
+    if device.type != "cuda" or threading.current_thread() is not threading.main_thread():
+        state = _Sweeps(capacity, k, width, block, device)
+        return state, state.relax, state.vote
+    width = max(_MIN_LISTING_WIDTH, 1 << max(width - 1, 1).bit_length())
+    key = (device, capacity, k, width, block)
+    if key not in _SWEEP_GRAPHS:
+        state = _Sweeps(capacity, k, width, block, device)
+        state.relax()
+        state.vote()
+        relax, vote = torch.cuda.CUDAGraph(), torch.cuda.CUDAGraph()
+        with torch.cuda.device(device):
+            with torch.cuda.graph(relax):
+                state.relax()
+            with torch.cuda.graph(vote):
+                state.vote()
+        _SWEEP_GRAPHS[key] = (state, relax, vote)
+    state, relax, vote = _SWEEP_GRAPHS[key]
+    return state, relax.replay, vote.replay
+
+
+def _propagate_by_sweeps(
+    points: torch.Tensor, normals: torch.Tensor, neighbors: torch.Tensor, check_every: int = _LEVEL_CHECK_EVERY
+) -> torch.Tensor:
+    """:func:`propagate_orientation` in fixed-shape tensor sweeps over all edges (the CUDA path).
+
+    Every point starts as its own seed candidate, ranked by distance from the centroid (farthest first, lowest
+    index on ties), and relaxes ``rank * (N + 1) + hops`` over the symmetrised k-NN edges until nothing changes:
+    each point then holds its component's seed and its breadth-first level. The signs follow in ``max level``
+    sweeps, each point voting with the signs of its neighbours one level up (a point's sign is final once the
+    level before it is; later sweeps change nothing). A point's in-edges are its own neighbours and the points
+    that list it (a padded table built once): each sweep is a gather and a row reduction, no atomics. Sweeps run
+    in blocks of ``check_every`` (a replayed CUDA graph each on the GPU); the host waits for the widest listing,
+    a settled-check per block and the largest level: no round trip per level, the same signs as
+    :func:`_propagate_by_levels`.
+    """
+    n, k = neighbors.shape
     device = points.device
-    src = torch.arange(n, device=device).repeat_interleave(neighbors.shape[1])
-    dst = neighbors.reshape(-1)
-    keep = src != dst
-    src, dst = torch.cat([src[keep], dst[keep]]), torch.cat([dst[keep], src[keep]])
-    order = torch.argsort(src, stable=True)
-    src, dst = src[order], dst[order]
-    degree = torch.bincount(src, minlength=n)
-    first_edge = torch.cumsum(degree, 0) - degree
-    outward = ((points - points.mean(dim=0, keepdim=True)) ** 2).sum(dim=1)
-    normals = normals.clone()
-    oriented = torch.zeros(n, dtype=torch.bool, device=device)
-    vote = torch.zeros(n, dtype=normals.dtype, device=device)
-    front = torch.empty(0, dtype=torch.int64, device=device)
+    lister = torch.arange(n, device=device).repeat_interleave(k)
+    listed = neighbors.reshape(-1)
+    order = torch.argsort(listed, stable=True)
+    lister, listed = lister[order], listed[order]
+    count = torch.zeros(n, dtype=torch.int64, device=device).index_add_(0, listed, torch.ones_like(listed))
+    slot = torch.arange(listed.numel(), device=device) - (torch.cumsum(count, 0) - count)[listed]
+    state, relax, vote = _sweeps(n, k, max(int(count.max()), 1), check_every, device)
+    pad = state.key.shape[0] - 1
+    state.own.fill_(pad)
+    state.own[:n] = neighbors
+    state.listing.fill_(pad)
+    state.listing[listed, slot] = lister
+    centroid = points.mean(dim=0, keepdim=True)
+    outward = ((points - centroid) ** 2).sum(dim=1)
+    rank = torch.empty(n, dtype=torch.int64, device=device)
+    rank[torch.argsort(outward, descending=True, stable=True)] = torch.arange(n, device=device)
+    span = n + 1
+    state.key.fill_(_UNREACHED)
+    state.key[:n] = rank * span
     while True:
-        if front.numel() == 0:
-            if bool(oriented.all()):
-                return normals
-            seed = torch.where(oriented, torch.full_like(outward, -1.0), outward).argmax().reshape(1)
-            away = points[seed] - points.mean(dim=0, keepdim=True)
-            if float((normals[seed] * away).sum()) < 0:
-                normals[seed] = -normals[seed]
-            oriented[seed] = True
-            front = seed
-        counts = degree[front]
-        edge = torch.repeat_interleave(first_edge[front] - torch.cumsum(counts, 0) + counts, counts)
-        edge = edge + torch.arange(edge.numel(), device=device)
-        source, target = src[edge], dst[edge]
-        open_edge = ~oriented[target]
-        source, target = source[open_edge], target[open_edge]
-        vote.index_add_(0, target, (normals[source] * normals[target]).sum(dim=1))
-        front = torch.unique(target)
-        flip = vote[front] < 0
-        normals[front] = torch.where(flip.unsqueeze(1), -normals[front], normals[front])
-        oriented[front] = True
+        state.settled.copy_(state.key)
+        relax()
+        if torch.equal(state.key, state.settled):
+            break
+    key = state.key[:n]
+    level = torch.cat([key % span, key.new_full((state.key.shape[0] - n,), -2)])
+    seed = key // span == rank
+    unit = torch.cat([normals, normals.new_zeros((state.key.shape[0] - n, 3))])
+    for table, weight in ((state.own, state.own_weight), (state.listing, state.listing_weight)):
+        forward = level[:, None] == level[table] + 1
+        weight.copy_(torch.where(forward, (unit[table] * unit[:, None, :]).sum(dim=2).to(torch.float64), 0.0))
+    state.seed.fill_(True)
+    state.seed[:n] = seed
+    state.seed_sign.fill_(1.0)
+    state.seed_sign[:n] = torch.where((normals * (points - centroid)).sum(dim=1) < 0, -1.0, 1.0).to(torch.float64)
+    state.sign.copy_(state.seed_sign)
+    for _ in range(-(-int(level[:n].max()) // check_every)):
+        vote()
+    return normals * state.sign[:n].to(normals.dtype).unsqueeze(1)
 
 
 def _propagate_by_levels(points: torch.Tensor, normals: torch.Tensor, neighbors: torch.Tensor) -> torch.Tensor:

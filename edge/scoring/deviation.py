@@ -110,7 +110,7 @@ def missing_evidence(
             direction=view.direction, covered=~is_gap, normals=template_normals,
         ).visible
         is_gap = is_gap & visible
-    if partial and bool(is_gap.any()):
+    if partial:
         candidates = torch.nonzero(is_gap).squeeze(1)
         enclosed = _enclosed(
             template[candidates], template_normals[candidates], points, enclosure_k, enclosure_radius_factor * gap_radius

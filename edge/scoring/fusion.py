@@ -20,6 +20,7 @@ Higher = more anomalous for every method. Scores are float64 on the input's devi
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -106,7 +107,7 @@ class FusionModel:
 
     @staticmethod
     def _row(values: tuple[float, ...] | None, like: torch.Tensor) -> torch.Tensor:
-        return torch.tensor(values, dtype=torch.float64, device=like.device)
+        return _device_row(tuple(values), like.device)
 
     def to_manifest(self, prefix: str = "") -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """YAML-ready description (scalars and lists) and the arrays it names (to store as ``<name>.npy``; their
@@ -154,3 +155,10 @@ class FusionModel:
 
 def _optional(values: Any) -> tuple[float, ...] | None:
     return None if values is None else tuple(float(v) for v in values)
+
+
+@functools.lru_cache(maxsize=64)
+def _device_row(values: tuple[float, ...], device: torch.device) -> torch.Tensor:
+    """``values`` as a float64 tensor on ``device``, made once: a copy from pageable host memory synchronises the
+    host with a GPU, which a per-frame call must not do. Callers only read it."""
+    return torch.tensor(values, dtype=torch.float64, device=device)

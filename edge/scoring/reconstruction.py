@@ -10,6 +10,7 @@ tensor code here, outside the networks; everything runs on the device of the inp
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -40,11 +41,17 @@ class ShapeFrame:
 
     def normalize(self, points: torch.Tensor) -> torch.Tensor:
         """``points`` (N, 3) in the cloud's units -> the unit-sphere frame."""
-        return (points - points.new_tensor(self.center)) / self.scale
+        return (points - _center(tuple(self.center), points.device, points.dtype)) / self.scale
 
     def denormalize(self, points: torch.Tensor) -> torch.Tensor:
         """``points`` (N, 3) in the unit-sphere frame -> the cloud's units."""
-        return points * self.scale + points.new_tensor(self.center)
+        return points * self.scale + _center(tuple(self.center), points.device, points.dtype)
+
+
+@functools.lru_cache(maxsize=16)
+def _center(center: tuple[float, float, float], device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """A frame's center as a tensor on ``device``, made once (a host-to-GPU copy per frame would synchronise)."""
+    return torch.tensor(center, dtype=dtype, device=device)
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from edge.geometry.knn import radius_knn
@@ -77,38 +78,39 @@ def extract_regions(
     is such points is of kind ``missing``. Fragments closer than ``merge_gap`` are merged first; clusters
     smaller than ``min_points`` are then dropped as noise; the ``max_regions`` strongest (by peak, then
     severity) are returned, strongest first. ``severity`` (M,; unclipped) and ``deviation`` (M,; distance
-    to the template surface, in the cloud's units) give each region its maximum of both.
+    to the template surface, in the cloud's units) give each region its maximum of both. The per-region table
+    crosses to the host in one copy.
     """
     if points.shape[0] == 0:
         return []
     labels = merge_fragments(points, connected_components(points, radius), merge_gap)
     count = int(labels.max()) + 1
-    sizes = torch.bincount(labels, minlength=count)
-    keep = sizes >= min_points
-    if not bool(keep.any()):
-        return []
+    ones = torch.ones_like(labels, dtype=torch.float64)
+    sizes = torch.zeros(count, dtype=torch.float64, device=labels.device).index_add_(0, labels, ones)
     dim_idx = labels.unsqueeze(1).expand(-1, 3)
     lo = points.new_full((count, 3), float("inf")).scatter_reduce(0, dim_idx, points, reduce="amin")
     hi = points.new_full((count, 3), float("-inf")).scatter_reduce(0, dim_idx, points, reduce="amax")
-    centroid = points.new_zeros((count, 3)).index_add_(0, labels, points) / sizes.unsqueeze(1)
+    centroid = points.new_zeros((count, 3)).index_add_(0, labels, points) / sizes.unsqueeze(1).to(points.dtype)
     peak = scores.new_full((count,), float("-inf")).scatter_reduce(0, labels, scores, reduce="amax")
-    missing_share = torch.bincount(labels, weights=missing.to(points.dtype), minlength=count) / sizes
+    missing_share = torch.zeros_like(sizes).index_add_(0, labels, missing.to(torch.float64)) / sizes
     worst = _region_max(severity, labels, count)
     deepest = _region_max(deviation, labels, count)
-    rank = peak.double() * 1e6 + (worst.double() if worst is not None else 0.0)
-    order = [int(i) for i in torch.argsort(rank, descending=True) if bool(keep[i])][:max_regions]
-    c, e, p, s, ms = (t.cpu().tolist() for t in (centroid, hi - lo, peak, sizes, missing_share))
-    w = worst.cpu().tolist() if worst is not None else None
-    d = deepest.cpu().tolist() if deepest is not None else None
+    rank = peak.double() * 1e6 + (worst if worst is not None else 0.0)
+    none = torch.full_like(sizes, float("nan"))
+    columns = [rank, sizes, peak.double(), missing_share, worst if worst is not None else none,
+               deepest if deepest is not None else none]
+    table = torch.cat([torch.stack(columns, dim=1), centroid.double(), (hi - lo).double()], dim=1).cpu().numpy()
+    kept = np.flatnonzero(table[:, 1] >= min_points)
+    order = kept[np.argsort(-table[kept, 0], kind="stable")][:max_regions]
     return [
         Region(
-            kind=RegionKind.MISSING if ms[i] > 0.5 else RegionKind.SURFACE,
-            centroid=tuple(c[i]),
-            extent=tuple(e[i]),
-            points=int(s[i]),
-            peak=float(p[i]),
-            severity=None if w is None else float(w[i]),
-            max_deviation_mm=None if d is None else float(d[i]),
+            kind=RegionKind.MISSING if table[i, 3] > 0.5 else RegionKind.SURFACE,
+            centroid=tuple(float(v) for v in table[i, 6:9]),
+            extent=tuple(float(v) for v in table[i, 9:12]),
+            points=int(table[i, 1]),
+            peak=float(table[i, 2]),
+            severity=None if worst is None else float(table[i, 4]),
+            max_deviation_mm=None if deepest is None else float(table[i, 5]),
         )
         for i in order
     ]

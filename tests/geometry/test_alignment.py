@@ -109,6 +109,20 @@ def test_point_to_plane_icp_converges_to_the_exact_motion_on_a_synthetic_surface
     assert result.iterations < 30
 
 
+@pytest.mark.parametrize("method", ["point_to_plane", "point_to_point"])
+def test_icp_with_fixed_iterations_and_convergence_masking_gives_the_converging_pose(method: str) -> None:
+    target, normals = _ellipsoid(4000, seed=4)
+    source = apply_transform(target[::2], torch.linalg.inv(_rigid([2, 1, -1], 7, [0.1, 0.05, -0.1])))
+    kwargs = dict(target_normals=normals, method=method, max_correspondence_distance=(1.0, 0.5), tolerance=1e-6)
+    converging = icp(source, target, check_every=1, **kwargs)
+    fixed = icp(source, target, check_every=30, **kwargs)
+    blocks = icp(source, target, check_every=7, **kwargs)
+    assert 0 < converging.iterations < 60
+    for other in (fixed, blocks):
+        assert torch.equal(other.transform, converging.transform)
+        assert (other.rmse, other.fitness, other.iterations) == (converging.rmse, converging.fitness, converging.iterations)
+
+
 def test_point_to_plane_needs_fewer_iterations_than_point_to_point() -> None:
     target, normals = _ellipsoid(4000, seed=2)
     source = apply_transform(target[1::2], torch.linalg.inv(_rigid([0, 1, 1], 6, [0.1, 0.0, -0.1])))
@@ -174,3 +188,13 @@ def test_unknown_coarse_method_is_rejected() -> None:
     points = torch.rand(100, 3)
     with pytest.raises(ValueError, match="coarse"):
         align(points, points, coarse="ransac")  # type: ignore[arg-type]
+
+
+def test_closed_form_rotation_of_the_cuda_path_equals_the_matrix_exponential() -> None:
+    from edge.geometry.alignment import _rodrigues
+
+    omega = torch.cat([torch.randn(100, 3, dtype=torch.float64) * scale for scale in (1e-8, 1e-5, 1e-3, 0.1, 2.0)])
+    skew = torch.zeros(omega.shape[0], 3, 3, dtype=torch.float64)
+    skew[:, 0, 1], skew[:, 0, 2], skew[:, 1, 2] = -omega[:, 2], omega[:, 1], -omega[:, 0]
+    skew = skew - skew.transpose(1, 2)
+    torch.testing.assert_close(_rodrigues(omega, skew), torch.linalg.matrix_exp(skew), rtol=0, atol=1e-14)

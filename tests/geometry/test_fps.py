@@ -58,3 +58,11 @@ def test_fps_continues_from_seed_indices() -> None:
 def test_fps_rejects_more_samples_than_points() -> None:
     with pytest.raises(ValueError):
         farthest_point_sampling(torch.randn(10, 3), 11)
+
+
+def test_fps_absorbs_seeds_in_blocks_like_one_by_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    points = torch.randn(1000, 3)
+    seeds = torch.randperm(1000, generator=torch.Generator().manual_seed(1))[:50]
+    monkeypatch.setattr("edge.geometry.fps._SEED_BLOCK_BYTES", 3 * 4 * 4 * 1000)
+    picked = farthest_point_sampling(points, 30, seed_indices=seeds)
+    assert picked.tolist() == naive_fps(points.numpy(), 30, seeds=seeds.tolist())

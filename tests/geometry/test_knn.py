@@ -1,18 +1,35 @@
-"""Exact kNN and hybrid radius search against scipy's cKDTree, including degenerate clouds."""
+"""Exact kNN and hybrid radius search against scipy's cKDTree, including degenerate clouds: the CPU kernel
+(``knn``, cKDTree) and the CUDA grid kernel (``_grid_search``, run here on CPU tensors) alike."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 import pytest
 import torch
 from scipy.spatial import cKDTree
 
-from edge.geometry.knn import knn, radius_knn
+from edge.geometry.knn import _grid_search, knn, radius_knn
 from tests.geometry.conftest import torus
 
 
+def grid_knn(query: torch.Tensor, ref: torch.Tensor, k: int, exclude_self: bool = False,
+             max_bytes: int = 64 << 20) -> tuple[torch.Tensor, torch.Tensor]:
+    """The CUDA kernel of ``knn`` on any device."""
+    return _grid_search(query, ref, k, None, exclude_self, max_bytes)
+
+
 def assert_matches_kdtree(query: torch.Tensor, ref: torch.Tensor, k: int, exclude_self: bool = False, **kw) -> None:
-    dist, idx = knn(query, ref, k, exclude_self=exclude_self, **kw)
+    for search in (knn, grid_knn):
+        _assert_search_matches_kdtree(search, query, ref, k, exclude_self, **kw)
+
+
+Search = Callable[..., tuple[torch.Tensor, torch.Tensor]]
+
+
+def _assert_search_matches_kdtree(search: Search, query: torch.Tensor, ref: torch.Tensor, k: int, exclude_self: bool, **kw) -> None:
+    dist, idx = search(query, ref, k, exclude_self=exclude_self, **kw)
     tree = cKDTree(ref.double().numpy())
     expected, _ = tree.query(query.double().numpy(), k + int(exclude_self))
     expected = np.asarray(expected).reshape(len(query), -1)[:, int(exclude_self) :] ** 2
@@ -68,10 +85,11 @@ def test_knn_with_k_equal_to_the_cloud_size() -> None:
     assert_matches_kdtree(points, points, 6, exclude_self=True)
 
 
-def test_knn_result_does_not_depend_on_the_memory_budget() -> None:
+@pytest.mark.parametrize("search", [knn, grid_knn])
+def test_knn_result_does_not_depend_on_the_memory_budget(search: Search) -> None:
     points, _ = torus(5000)
-    d_small, _ = knn(points, points, 10, max_bytes=1 << 16)
-    d_large, _ = knn(points, points, 10)
+    d_small, _ = search(points, points, 10, max_bytes=1 << 16)
+    d_large, _ = search(points, points, 10)
     assert torch.equal(d_small, d_large)
 
 
@@ -80,15 +98,20 @@ def test_knn_rejects_k_larger_than_the_reference_set() -> None:
         knn(torch.randn(5, 3), torch.randn(5, 3), 6)
 
 
-def test_radius_knn_returns_the_nearest_within_radius_padded() -> None:
+@pytest.mark.parametrize("grid", [False, True])
+def test_radius_knn_returns_the_nearest_within_radius_padded(grid: bool) -> None:
     points, _ = torus(6000)
     radius, max_nn = 2.0, 20
-    dist, idx = radius_knn(points, points, radius, max_nn)
+    if grid:
+        dist, idx = _grid_search(points, points, max_nn, radius, False, 1 << 20)
+    else:
+        dist, idx = radius_knn(points, points, radius, max_nn)
     tree = cKDTree(points.double().numpy())
-    expected, _ = tree.query(points.double().numpy(), max_nn, distance_upper_bound=radius)
+    expected, expected_idx = tree.query(points.double().numpy(), max_nn, distance_upper_bound=radius)
     expected = np.where(np.isfinite(expected), expected**2, np.inf)
     np.testing.assert_allclose(dist.double().numpy(), expected, rtol=1e-5, atol=1e-6)
     assert torch.equal(idx < 0, torch.isinf(dist))
+    assert (idx.numpy() == np.where(np.isfinite(expected), expected_idx, -1)).mean() > 0.999
 
 
 def test_brute_force_search_used_for_small_gpu_frames_equals_kdtree() -> None:
@@ -99,3 +122,13 @@ def test_brute_force_search_used_for_small_gpu_frames_equals_kdtree() -> None:
     expected, _ = cKDTree(points.double().numpy()).query(points.double().numpy(), 11)
     np.testing.assert_allclose(dist.double().numpy(), expected[:, 1:] ** 2, rtol=1e-5, atol=1e-6)
     assert not (idx == torch.arange(3000).unsqueeze(1)).any()
+
+
+def test_brute_force_single_nearest_neighbour_equals_kdtree() -> None:
+    from edge.geometry.knn import _brute_force
+
+    query, ref = torch.randn(2000, 3), torch.randn(5000, 3)
+    dist, idx = _brute_force(query, ref, 1, None, None, 1 << 20)
+    expected, expected_idx = cKDTree(ref.double().numpy()).query(query.double().numpy(), 1)
+    np.testing.assert_allclose(dist[:, 0].double().numpy(), expected**2, rtol=1e-5, atol=1e-6)
+    assert (idx[:, 0].numpy() == expected_idx).mean() > 0.999

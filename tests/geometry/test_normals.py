@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from edge.geometry.knn import knn
-from edge.geometry.normals import _propagate_by_levels, _propagate_by_rounds, estimate_normals, local_pca
+from edge.geometry.normals import _propagate_by_levels, _propagate_by_sweeps, estimate_normals, local_pca
 from tests.geometry.conftest import torus
 
 
@@ -42,12 +43,26 @@ def test_normals_face_the_viewpoint_when_given() -> None:
     assert bool((normals[:, 2] < -0.99).all())
 
 
-def test_cpu_level_sweep_orients_like_the_tensor_rounds_on_several_components() -> None:
+@pytest.mark.parametrize("check_every", [1, 5, 16])
+def test_tensor_sweeps_orient_like_the_cpu_level_sweep_on_several_components(check_every: int) -> None:
     first, _ = torus(3000)
     second, _ = torus(2000, seed=3, big=8.0, small=3.0)
     points = torch.cat([first, second + torch.tensor([200.0, 0.0, 0.0])])
     _, neighbors = knn(points, points, 12)
     unoriented = local_pca(points, neighbors)[1][:, :, 0].float()
     levels = _propagate_by_levels(points, unoriented, neighbors)
-    rounds = _propagate_by_rounds(points, unoriented, neighbors)
-    assert torch.equal(levels, rounds)
+    sweeps = _propagate_by_sweeps(points, unoriented, neighbors, check_every)
+    assert torch.equal(levels, sweeps)
+
+
+def test_sweep_buffers_reused_across_cloud_sizes_orient_like_the_level_sweep(monkeypatch: pytest.MonkeyPatch) -> None:
+    import edge.geometry.normals as normals_module
+
+    state = normals_module._Sweeps(1 << 14, 12, 64, 16, torch.device("cpu"))
+    monkeypatch.setattr(normals_module, "_sweeps", lambda n, k, width, block, device: (state, state.relax, state.vote))
+    for n, seed in ((9000, 0), (3000, 1), (12000, 2)):
+        points = torus(n, seed=seed)[0]
+        _, neighbors = knn(points, points, 12)
+        unoriented = local_pca(points, neighbors)[1][:, :, 0].float()
+        assert torch.equal(_propagate_by_levels(points, unoriented, neighbors),
+                           normals_module._propagate_by_sweeps(points, unoriented, neighbors))

@@ -59,3 +59,10 @@ def test_reconstruct_runs_any_callables_on_fps_centers_and_their_patches() -> No
 def test_reconstruct_rejects_a_cloud_smaller_than_the_groups() -> None:
     with pytest.raises(ValueError, match="at least 64 points"):
         reconstruct(_sphere(40), lambda p, c: c, lambda c: c, groups=64, group_size=16)
+
+
+def test_shape_frame_with_a_list_center_as_read_from_bundle_yaml_round_trips() -> None:
+    frame = ShapeFrame(center=[1.0, -2.0, 0.5], scale=2.0)
+    points = torch.tensor([[3.0, 0.0, 0.5], [1.0, -2.0, 0.5]])
+    torch.testing.assert_close(frame.normalize(points), torch.tensor([[1.0, 1.0, 0.0], [0.0, 0.0, 0.0]]))
+    torch.testing.assert_close(frame.denormalize(frame.normalize(points)), points)

@@ -1,0 +1,156 @@
+"""The per-frame CUDA path without host synchronisation, counted with torch's sync debug mode, and with the CPU's
+answers (skipped where torch sees no GPU)."""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+import torch
+
+from edge.geometry.alignment import _ICP_GRAPHS, _icp_batch, _identity
+from edge.geometry.fps import farthest_point_sampling
+from edge.geometry.knn import knn, radius_knn
+from edge.geometry.normals import _propagate_by_levels, _propagate_by_sweeps, local_pca
+from edge.inspector import BranchScales, Inspector, RecipeModel
+from edge.params import InspectorParams
+from edge.scoring.calibration import Calibration
+from edge.timing import StageTimer
+from tests.geometry.conftest import torus
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+CUDA = torch.device("cuda")
+
+
+@contextmanager
+def host_syncs() -> Iterator[list[str]]:
+    """The synchronising CUDA calls made inside the block, as torch's sync debug mode reports them."""
+    caught: list[str] = []
+
+    def record(message: Warning | str, *args: object, **kwargs: object) -> None:
+        if "called a synchronizing CUDA operation" in str(message):
+            caught.append(str(message).splitlines()[0])
+
+    torch.cuda.synchronize()
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = record
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            yield caught
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+
+
+@pytest.fixture(scope="module")
+def cloud() -> torch.Tensor:
+    return torus(20_000)[0]
+
+
+def test_fps_replays_its_cached_graph_without_a_host_sync_and_picks_as_the_eager_steps(cloud: torch.Tensor) -> None:
+    points = cloud.to(CUDA)
+    farthest_point_sampling(points, 300)
+    part = points[:17_000]
+    seeds = torch.arange(0, 17_000, 97, device=CUDA)
+    with host_syncs() as syncs:
+        graphed = farthest_point_sampling(part, 256, seed_indices=seeds)
+    assert syncs == []
+    eager: list[torch.Tensor] = []
+    worker = threading.Thread(target=lambda: eager.append(farthest_point_sampling(part, 256, seed_indices=seeds)))
+    worker.start()
+    worker.join()
+    assert torch.equal(graphed.cpu(), eager[0].cpu())
+
+
+def test_normal_orientation_sweeps_sync_rarely_and_give_the_cpu_signs(cloud: torch.Tensor) -> None:
+    _, neighbors = knn(cloud, cloud, 16)
+    unoriented = local_pca(cloud, neighbors)[1][:, :, 0].float()
+    expected = _propagate_by_levels(cloud, unoriented, neighbors)
+    inputs = (cloud.to(CUDA), unoriented.to(CUDA), neighbors.to(CUDA))
+    _propagate_by_sweeps(*inputs)
+    with host_syncs() as syncs:
+        oriented = _propagate_by_sweeps(*inputs)
+    assert len(syncs) <= 12, syncs
+    assert (oriented.cpu() == expected).all(dim=1).float().mean() > 0.999
+
+
+def test_icp_with_a_fixed_iteration_count_replays_a_graph_without_a_host_sync(cloud: torch.Tensor) -> None:
+    target = cloud[::4].to(CUDA)
+    normals = torus(20_000)[1][::4].to(CUDA)
+    source = target[1::2] @ torch.linalg.matrix_exp(torch.tensor([[0, -0.05, 0], [0.05, 0, 0], [0, 0, 0.0]])).to(CUDA).T
+    start = _identity(source).unsqueeze(0)
+    _icp_batch(source, target, normals, start, 2.0, 20, 1e-6, check_every=20)
+    with host_syncs() as syncs:
+        fixed = _icp_batch(source, target, normals, start, 2.0, 20, 1e-6, check_every=20)
+    assert syncs == []
+    assert all(graph is not None for _, graph in _ICP_GRAPHS.values()), "an ICP graph capture failed"
+    converging = _icp_batch(source, target, normals, start, 2.0, 20, 1e-6, check_every=1)
+    assert torch.equal(fixed[0], converging[0]) and int(fixed[3]) == int(converging[3])
+
+
+def test_grid_searches_sync_once_per_level_and_equal_the_kdtree(cloud: torch.Tensor) -> None:
+    points = cloud.to(CUDA)
+    with host_syncs() as radius_syncs:
+        d_radius, _ = radius_knn(points, points, 2.0, 24, exclude_self=True)
+    with host_syncs() as knn_syncs:
+        d_knn, _ = knn(points, points, 16, exclude_self=True)
+    assert len(radius_syncs) <= 1, radius_syncs
+    assert len(knn_syncs) <= 2, knn_syncs
+    torch.testing.assert_close(d_radius.cpu(), radius_knn(cloud, cloud, 2.0, 24, exclude_self=True)[0], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(d_knn.cpu(), knn(cloud, cloud, 16, exclude_self=True)[0], rtol=1e-5, atol=1e-6)
+
+
+def test_stage_timer_times_cuda_stages_without_synchronising_them() -> None:
+    timer = StageTimer(CUDA)
+    a = torch.randn(2048, 2048, device=CUDA)
+    with host_syncs() as syncs:
+        with timer.stage("matmul"):
+            for _ in range(10):
+                a = torch.tanh(a @ a)
+    assert syncs == []
+    ms = timer.as_dict()
+    assert ms["matmul"] > 0 and ms["total"] == ms["matmul"]
+
+
+def torus_inspector(device: torch.device) -> Inspector:
+    """An Inspector of a torus recipe (template branch, FPFH + AGCS features, summed fusion; no networks)."""
+    template, normals = torus(12_000)
+    params = InspectorParams.model_validate({
+        "preprocess": {"voxel_size": 0.8},
+        "features": {"groups": 128, "fpfh_radii_voxels": [3.0, 5.0]},
+        "reconstruction": {"enabled": False},
+        "scoring": {"fusion": "sum"},
+    })
+    bank = torch.rand(256, 66, generator=torch.Generator().manual_seed(0)) / 10
+    model = RecipeModel(params, template, normals, bank, BranchScales(), Calibration(threshold=20.0, normal_median=1.0))
+    return Inspector(model, device)
+
+
+def test_a_cuda_frame_needs_few_host_syncs_and_scores_as_on_the_cpu() -> None:
+    frame = torus(40_000, seed=5)[0] + torch.tensor([0.2, -0.1, 0.1])
+    gpu = torus_inspector(CUDA)
+    gpu.inspect(frame)
+    with host_syncs() as syncs:
+        verdict = gpu.inspect(frame)
+    expected = torus_inspector(torch.device("cpu")).inspect(frame)
+    assert len(syncs) <= 40, f"{len(syncs)} host syncs"
+    assert verdict.decision == expected.decision
+    assert verdict.raw_score == pytest.approx(expected.raw_score, rel=1e-3)
+
+
+def test_torch_networks_replay_a_captured_graph_with_the_eager_outputs() -> None:
+    from edge.models import NETWORK_SPECS, build_network
+    from edge.runtime.torch_backend import TorchNetwork
+
+    torch.manual_seed(0)
+    module = build_network("up_net", {"gamma": 4, "width": 32, "neighbors": 4}).float().eval().to(CUDA)
+    network = TorchNetwork("up_net", NETWORK_SPECS["up_net"], module, {"centers": [64, 3]}, CUDA)
+    for seed in range(3):
+        centers = torch.randn(1, 64, 3, generator=torch.Generator().manual_seed(seed)).to(CUDA)
+        with torch.inference_mode():
+            expected = module(centers)
+        torch.testing.assert_close(network(centers), expected, rtol=1e-5, atol=1e-6)
+    assert len(network._graphs) == 1
