@@ -249,14 +249,9 @@ def coarse_fpfh(
     correspondences within ``inlier_distance`` (default 1.5 voxels), ties broken by inlier RMSE.
     The best hypothesis is refitted on its inliers ``refits`` times.
     """
-    _check_cloud(source, "source")
-    _check_cloud(target, "target")
-    if source.shape[0] < 3 or target.shape[0] < 3:
-        raise ValueError("coarse_fpfh needs at least 3 points in each cloud")
-    threshold = inlier_distance if inlier_distance is not None else 1.5 * voxel_size
-    ps, pt = _fpfh_matches(source, target, voxel_size)
-    hypotheses_, _ = _ransac(ps, pt, voxel_size, hypotheses, batch, threshold, edge_similarity, 1, seed)
-    return _refit(ps, pt, hypotheses_[0], threshold, refits).to(source.dtype)
+    return fpfh_hypotheses(source, target, voxel_size=voxel_size, keep=1, hypotheses=hypotheses, batch=batch,
+                           inlier_distance=inlier_distance, edge_similarity=edge_similarity, refits=refits,
+                           seed=seed)[0]
 
 
 def fpfh_hypotheses(
@@ -267,6 +262,7 @@ def fpfh_hypotheses(
     keep: int = 8,
     hypotheses: int = 20000,
     batch: int = 2048,
+    inlier_distance: float | None = None,
     edge_similarity: float = 0.9,
     refits: int = 3,
     seed: int = 0,
@@ -280,7 +276,7 @@ def fpfh_hypotheses(
     _check_cloud(target, "target")
     if source.shape[0] < 3 or target.shape[0] < 3:
         raise ValueError("fpfh_hypotheses needs at least 3 points in each cloud")
-    threshold = 1.5 * voxel_size
+    threshold = inlier_distance if inlier_distance is not None else 1.5 * voxel_size
     ps, pt = _fpfh_matches(source, target, voxel_size)
     found, _ = _ransac(ps, pt, voxel_size, hypotheses, batch, threshold, edge_similarity, keep, seed)
     return torch.stack([_refit(ps, pt, pose, threshold, refits) for pose in found]).to(source.dtype)

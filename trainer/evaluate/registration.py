@@ -20,6 +20,7 @@ from edge.inspector import Inspector
 from edge.preprocess import preprocess
 from edge.stages.registration import register
 from edge.timing import StageTimer
+from trainer.data.geometry import random_rotation
 
 
 @dataclass(frozen=True)
@@ -66,12 +67,8 @@ def summarize(errors: list[RegistrationError]) -> dict[str, float]:
 def random_motion(rng: np.random.Generator, motion: Motion) -> torch.Tensor:
     """A rigid transform (4, 4) float64: a rotation of up to ``motion.degrees`` about a random axis, then a shift of
     up to ``motion.shift`` in a random direction."""
-    axis = rng.normal(size=3)
-    axis /= np.linalg.norm(axis)
-    angle = math.radians(rng.uniform(-motion.degrees, motion.degrees))
-    k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
     out = np.eye(4)
-    out[:3, :3] = np.eye(3) + math.sin(angle) * k + (1 - math.cos(angle)) * (k @ k)
+    out[:3, :3] = random_rotation(rng, motion.degrees)
     direction = rng.normal(size=3)
     out[:3, 3] = direction / np.linalg.norm(direction) * rng.uniform(0, motion.shift)
     return torch.as_tensor(out)
