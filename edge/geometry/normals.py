@@ -20,7 +20,7 @@ _EIGH_BATCH = 32768
 
 def local_pca(points: torch.Tensor, neighbors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Eigenvalues (N, 3), ascending, and eigenvectors (N, 3, 3), as columns, of each neighbourhood's covariance."""
-    nbr = points[neighbors].double()
+    nbr = points.index_select(0, neighbors.reshape(-1)).view(*neighbors.shape, points.shape[1]).double()
     centered = nbr - nbr.mean(dim=1, keepdim=True)
     cov = centered.transpose(1, 2) @ centered / max(1, nbr.shape[1])
     if cov.shape[0] <= _EIGH_BATCH:
@@ -250,11 +250,19 @@ def orient_consistently(normals: torch.Tensor, neighbors: torch.Tensor, iteratio
     """Flip each normal that disagrees with the weighted majority of its neighbours, until stable.
 
     A stable round changes nothing, so on CUDA all ``iterations`` rounds run without asking the host whether to
-    stop (no synchronisation); the CPU stops at the first stable round."""
+    stop (no synchronisation); the CPU stops at the first stable round. Flipping normals only flips the signs of
+    their dot products, exactly, so the (N, k) dot products are taken once and every round weighs them by the
+    current signs: the same agreements, bit for bit, as recomputing them from the flipped (N, k, 3) normals.
+    """
+    if iterations <= 0:
+        return normals
+    n, k = neighbors.shape
+    dots = (normals.unsqueeze(1) * normals.index_select(0, neighbors.reshape(-1)).view(n, k, 3)).sum(dim=2)
+    sign = torch.ones(n, dtype=normals.dtype, device=normals.device)
     for _ in range(iterations):
-        agreement = (normals.unsqueeze(1) * normals[neighbors]).sum(dim=2).sum(dim=1)
+        agreement = (dots * sign.index_select(0, neighbors.reshape(-1)).view(n, k)).sum(dim=1) * sign
         flip = agreement < 0
         if not normals.is_cuda and not bool(flip.any()):
             break
-        normals = torch.where(flip.unsqueeze(1), -normals, normals)
-    return normals
+        sign = torch.where(flip, -sign, sign)
+    return torch.where((sign < 0).unsqueeze(1), -normals, normals)

@@ -66,3 +66,20 @@ def test_sweep_buffers_reused_across_cloud_sizes_orient_like_the_level_sweep(mon
         unoriented = local_pca(points, neighbors)[1][:, :, 0].float()
         assert torch.equal(_propagate_by_levels(points, unoriented, neighbors),
                            normals_module._propagate_by_sweeps(points, unoriented, neighbors))
+
+
+def test_consistent_orientation_equals_recomputing_the_agreements(torus_cloud) -> None:
+    """Signed dot products taken once flip the same normals, round for round, as recomputing them from the
+    flipped normals (the formulation before the dot products were cached)."""
+    from edge.geometry.normals import orient_consistently
+
+    points, normals = torus_cloud
+    flipped = torch.where((torch.arange(len(points)) % 3 == 0).unsqueeze(1), -normals, normals)
+    _, neighbors = knn(points, points, 12)
+    expected = flipped
+    for _ in range(8):
+        agreement = (expected.unsqueeze(1) * expected[neighbors]).sum(dim=2).sum(dim=1)
+        if not bool((agreement < 0).any()):
+            break
+        expected = torch.where((agreement < 0).unsqueeze(1), -expected, expected)
+    assert torch.equal(orient_consistently(flipped, neighbors, 8), expected)
