@@ -154,9 +154,19 @@ def _kdtree_search(
     if radius is not None:
         found &= d < radius
     idx = torch.from_numpy(np.where(found, i, -1))
-    diff = ref[idx.clamp_min(0)] - query.unsqueeze(1)
-    dist = (diff * diff).sum(dim=2).masked_fill(idx < 0, math.inf)
-    return dist, idx
+    return _squared_distances(query, ref, idx).masked_fill_(idx < 0, math.inf), idx
+
+
+def _squared_distances(query: torch.Tensor, ref: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """``|ref[idx] - query|^2`` (M, k) for indices (M, k) (negative ones read row 0), rounded as
+    ``(diff * diff).sum(dim=2)`` of the (M, k, 3) differences but computed coordinate by coordinate: on the CPU the
+    (M, k, 3) gather and the reduction over its short last axis cost several times the arithmetic."""
+    flat = idx.clamp_min(0).reshape(-1)
+    total = None
+    for axis in range(3):
+        diff = ref[:, axis].index_select(0, flat).view(idx.shape) - query[:, axis].unsqueeze(1)
+        total = diff * diff if total is None else total + diff * diff
+    return total
 
 
 def _grid_search(
