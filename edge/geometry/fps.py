@@ -56,6 +56,8 @@ def farthest_point_sampling(
         out = torch.empty((b, 0), dtype=torch.int64, device=pts.device)
     elif pts.is_cuda and m > 2 * _GRAPH_STEPS and threading.current_thread() is threading.main_thread():
         out = _replay(pts, m, start, seeds)
+    elif not pts.is_cuda:
+        out = torch.stack([_cpu_steps(pts[i], m, start, None if seeds is None else seeds[i]) for i in range(b)])
     else:
         state = _FpsState(b, n, m, pts.dtype, pts.device)
         state.load(pts, start, seeds)
@@ -117,6 +119,51 @@ class _FpsState:
         torch.minimum(self.min_dist, self.scratch, out=self.min_dist)
         self.min_dist.scatter_(1, self.current, self.picked_mark)
         torch.argmax(self.min_dist, dim=1, keepdim=True, out=self.current)
+
+
+def _cpu_steps(points: torch.Tensor, m: int, start: int, seeds: torch.Tensor | None) -> torch.Tensor:
+    """``m`` samples (m,) of one item ``points`` (N, 3) on the CPU, as :class:`_FpsState` picks them.
+
+    The CPU needs no fixed shapes or graphs, so each step works on the three contiguous coordinate planes (the
+    (B, N, 3) buffers' strided columns cost several times more per step) and keeps the pick as a Python int. The
+    distances are rounded as in :meth:`_FpsState.advance` (``dx * dx``, then two fused ``addcmul_``), so the picks
+    are the same, ties included.
+    """
+    planes = points.T.contiguous()
+    min_dist = torch.full((points.shape[0],), torch.inf, dtype=points.dtype)
+    out = torch.empty(m, dtype=torch.int64)
+    current = start
+    if seeds is not None:
+        block = max(1, _SEED_BLOCK_BYTES // (4 * points.shape[0] * points.element_size()))
+        for first in range(0, seeds.shape[0], block):
+            picked = planes[:, seeds[first : first + block]]
+            torch.minimum(min_dist, _squared_distances(planes, picked).amin(dim=1), out=min_dist)
+        min_dist[seeds] = -1.0
+        current = int(torch.argmax(min_dist))
+    scratch = torch.empty_like(min_dist)
+    for step in range(m):
+        out[step] = current
+        x, y, z = planes[:, current].tolist()
+        torch.sub(planes[0], x, out=scratch)
+        scratch.mul_(scratch)
+        for axis, value in ((1, y), (2, z)):
+            delta = planes[axis] - value
+            scratch.addcmul_(delta, delta)
+        torch.minimum(min_dist, scratch, out=min_dist)
+        min_dist[current] = -1.0
+        current = int(torch.argmax(min_dist))
+    return out
+
+
+def _squared_distances(planes: torch.Tensor, picked: torch.Tensor) -> torch.Tensor:
+    """Squared distances (N, S) of coordinate planes (3, N) to picked points (3, S), rounded as in
+    :meth:`_FpsState.load`."""
+    dist = planes[0, :, None] - picked[0, None, :]
+    dist.mul_(dist)
+    for axis in (1, 2):
+        delta = planes[axis, :, None] - picked[axis, None, :]
+        dist.addcmul_(delta, delta)
+    return dist
 
 
 def _replay(pts: torch.Tensor, m: int, start: int, seeds: torch.Tensor | None) -> torch.Tensor:
