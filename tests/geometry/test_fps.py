@@ -66,3 +66,20 @@ def test_fps_absorbs_seeds_in_blocks_like_one_by_one(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr("edge.geometry.fps._SEED_BLOCK_BYTES", 3 * 4 * 4 * 1000)
     picked = farthest_point_sampling(points, 30, seed_indices=seeds)
     assert picked.tolist() == naive_fps(points.numpy(), 30, seeds=seeds.tolist())
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_cpu_plane_steps_pick_as_the_buffered_steps(dtype: torch.dtype) -> None:
+    """The CPU kernel (coordinate planes, Python-int picks) picks exactly as the fixed-shape buffered steps of the
+    CUDA path run eagerly, seeded or not, with duplicate points."""
+    from edge.geometry.fps import _cpu_steps, _FpsState
+
+    gen = torch.Generator().manual_seed(2)
+    points = torch.cat([torch.randn(3000, 3, generator=gen), torch.randn(50, 3, generator=gen).repeat(4, 1)]).to(dtype)
+    seeds = torch.randperm(len(points), generator=gen)[:40]
+    for seed in (None, seeds):
+        state = _FpsState(1, len(points), 300, dtype, points.device)
+        state.load(points.unsqueeze(0), 11, None if seed is None else seed.unsqueeze(0))
+        for _ in range(300):
+            state.advance()
+        assert torch.equal(_cpu_steps(points, 300, 11, seed), state.out[0])
