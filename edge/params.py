@@ -98,6 +98,19 @@ class ReconstructionParams(_Strict):
         3.0, description="a reconstructed point with no scan point this close marks absent material"
     )
     missing_min_points: PositiveInt = Field(8, description="smallest cluster of such points that counts")
+    mode: Literal["dense", "masked"] = Field(
+        "dense",
+        description="'dense' = DUS-Net on the scan's own groups (it can rebuild a defect); 'masked' = IMRNet-style: "
+        "each region is judged against a reconstruction from the other regions (edge/scoring/masked_reconstruction.py)",
+    )
+    down_net: Literal["trained", "identity"] = Field(
+        "trained", description="'identity' passes the centers through unchanged: the control the Down-Net must beat"
+    )
+    masks: PositiveInt = Field(4, description="masked mode: passes per iteration; each masks 1/masks of the groups")
+    mask_block: PositiveInt = Field(8, description="masked mode: neighbouring groups masked together (defect scale)")
+    mask_iterations: PositiveInt = Field(1, description="masked mode: restored cloud fed back this often (IMRNet)")
+    context_k: PositiveInt = Field(32, description="masked mode: visible points a masked group is flattened onto")
+    surface_k: int = Field(16, ge=3, description="masked mode: reconstructed points of a point's surface plane")
 
 
 class ScoringParams(_Strict):
