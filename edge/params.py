@@ -55,6 +55,11 @@ class FeatureParams(_Strict):
     groups: PositiveInt = 384
     group_size: PositiveInt = 32
     alpha: float = Field(0.5, ge=0.0, le=1.0, description="share of centers drawn among high-variation points")
+    sampler: Literal["agcs", "gps"] = Field(
+        "agcs", description="group centers: 'agcs' (Group3AD, uses alpha) or 'gps' (IMRNet eq. 1-6, uses gps_tau)"
+    )
+    gps_tau: float = Field(0.3, gt=0.0, le=1.0, description="GPS: share of points, by rank of geometric change, "
+                           "that the centers are drawn from (IMRNet eq. 6)")
     variation_k: PositiveInt = 16
     bank_size: PositiveInt = 4096
     encoder: bool = Field(
