@@ -1,12 +1,16 @@
 """Ablation rows with trainings of their own: the identity Down-Net control, masked reconstruction and GPS."""
 
+from dataclasses import replace
+
 import numpy as np
+import pytest
 import torch
 
 from edge.inspector import Inspector
+from edge.params import with_overrides
 from trainer.data import synthetic_sample
 from trainer.evaluate.ablation import RECONSTRUCTION_ONLY, TRAININGS
-from trainer.fit.recipe import TrainOptions, train_recipe
+from trainer.fit.recipe import TrainOptions
 
 ROWS = ("reconstruction, identity Down-Net", "masked reconstruction only", "GPS")
 
@@ -26,16 +30,17 @@ def test_a_reconstruction_only_row_reports_its_reconstruction_only_fusion_not_th
     assert TRAININGS["GPS"].reports("GPS", None)
 
 
-def test_a_masked_identity_gps_recipe_trains_and_scores_with_its_reconstruction_only_fusion() -> None:
-    rng = np.random.default_rng(3)
-    scans = [synthetic_sample("bracket", "good", rng, 4000).points for _ in range(2)]
-    overrides = {"features.groups": 64, "features.fpfh_radii_voxels": [3.0, 6.0], "reconstruction.groups": 128,
-                 **{k: v for row in ROWS for k, v in TRAININGS[row].overrides.items()}}
-    row = "masked reconstruction only"
-    options = TRAININGS[row].options(row, TrainOptions.quick(target_points=2500, views=0))
-    trained = train_recipe(scans, options=options, overrides=overrides)
-    assert trained.variants[row].fusion.branches == ("reconstruction",)
-    bulge = synthetic_sample("bracket", "bulge", rng, 4000)
-    analysis = Inspector(trained.model).analyze(torch.as_tensor(bulge.points, dtype=torch.float32))
-    assert analysis.reconstruction.shape == (analysis.aligned.shape[0],)
-    assert float(analysis.reconstruction.max()) > 0
+@pytest.mark.parametrize("overrides", [
+    {"reconstruction.mode": "masked"},
+    {"reconstruction.down_net": "identity"},
+    {"reconstruction.mode": "masked", "reconstruction.down_net": "identity", "features.sampler": "gps"},
+])
+def test_a_trained_recipe_inspects_with_the_ablation_settings(trained_bundle, overrides: dict[str, object]) -> None:
+    trained = Inspector.from_bundle(trained_bundle, smoke_test=False).model
+    bulge = torch.as_tensor(synthetic_sample("bracket", "bulge", np.random.default_rng(3), 5000).points,
+                            dtype=torch.float32)
+    dense = Inspector(trained).analyze(bulge)
+    ablated = Inspector(replace(trained, params=with_overrides(trained.params, overrides))).analyze(bulge)
+    assert ablated.reconstruction.shape == (ablated.aligned.shape[0],)
+    assert bool(torch.isfinite(ablated.reconstruction).all()) and float(ablated.reconstruction.max()) > 0
+    assert not torch.equal(ablated.reconstruction, dense.reconstruction)
