@@ -15,6 +15,7 @@ import torch
 
 from edge.geometry.agcs import agcs
 from edge.geometry.fpfh import fpfh_multiscale
+from edge.geometry.geometry_aware import gps
 from edge.geometry.grouping import group_points
 from edge.geometry.knn import knn
 from edge.geometry.normals import estimate_normals
@@ -56,7 +57,8 @@ def describe(
     neighbors: torch.Tensor | None = None,
     encoder: tuple[Callable[[torch.Tensor], torch.Tensor], float] | None = None,
 ) -> Descriptors:
-    """Normals, multi-scale FPFH and (``agcs`` mode) AGCS group descriptors of ``points`` (P, 3).
+    """Normals, multi-scale FPFH and (``agcs`` mode) group descriptors of ``points`` (P, 3), centered by
+    ``params.sampler`` (AGCS or IMRNet's GPS).
 
     ``neighbors`` (P, k) are the nearest points of each point, itself first, with k at least
     :func:`neighbour_count`; one search then serves the normals and the AGCS variation (and the caller's
@@ -73,7 +75,11 @@ def describe(
     if params.mode == "baseline":
         return Descriptors(normals=normals, vectors=local)
     groups = min(params.groups, points.shape[0])
-    centers = agcs(points, local, groups, params.alpha, neighbors=neighbors[:, 1 : params.variation_k + 1])
+    variation = neighbors[:, 1 : params.variation_k + 1]
+    if params.sampler == "gps":
+        centers = gps(points, normals, groups, params.gps_tau, neighbors=variation)
+    else:
+        centers = agcs(points, local, groups, params.alpha, neighbors=variation)
     _, members = group_points(points, centers, min(params.group_size, points.shape[0]))
     vectors = local[members].mean(dim=1)
     if encoder is not None:

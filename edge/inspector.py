@@ -12,7 +12,8 @@ what runs on the line. Follow :meth:`Inspector.inspect` to find every stage:
    (:mod:`edge.geometry.visibility`)
 4. :func:`edge.features.describe` - normals, multi-scale FPFH, AGCS groups, Group3AD encoder features
 5. :func:`edge.features.feature_point_scores` - memory-bank distance per group, spread to its points
-6. :meth:`Inspector._reconstruct` - DUS-Net reconstruction distance (:mod:`edge.scoring.reconstruction`) and
+6. :meth:`Inspector._reconstruct` - DUS-Net reconstruction distance (:mod:`edge.scoring.reconstruction`, or masked
+   per ``reconstruction.mode``: :mod:`edge.scoring.masked_reconstruction`) and
    the missing material it reveals (:mod:`edge.scoring.missing_regions`)
 7. :meth:`Inspector.fuse` - branch scores scaled by their normal ranges, smoothed, fused by the recipe's
    One-Class SVM (:mod:`edge.scoring.fusion`), dilated
@@ -39,6 +40,7 @@ from edge.runtime.select import load_networks
 from edge.scoring.calibration import Calibration, is_anomalous
 from edge.scoring.fusion import FusionModel
 from edge.scoring.missing_regions import find_missing_regions
+from edge.scoring.masked_reconstruction import MaskingParams, identity_down_net, masked_reconstruct
 from edge.scoring.reconstruction import reconstruct, reconstruction_scores
 from edge.scoring.regions import extract_regions
 from edge.units import SIZE_SAMPLE, robust_size, unit_mismatch
@@ -251,11 +253,16 @@ class Inspector:
             zeros = aligned.new_zeros(aligned.shape[0])
             return zeros, zeros
         normalized = frame.normalize(aligned)
-        result = reconstruct(
-            normalized, networks["down_net"], networks["up_net"], groups=recon.groups, group_size=recon.group_size
-        )
-        distance = reconstruction_scores(normalized, result.dense, k=recon.score_k) * frame.scale
-        dense = frame.denormalize(result.dense)
+        down_net = identity_down_net if recon.down_net == "identity" else networks["down_net"]
+        shapes = {"groups": recon.groups, "group_size": recon.group_size}
+        if recon.mode == "masked":
+            masking = MaskingParams.of(recon)
+            masked = masked_reconstruct(normalized, down_net, networks["up_net"], masking=masking, **shapes)
+            distance, dense = masked.scores * frame.scale, frame.denormalize(masked.dense)
+        else:
+            result = reconstruct(normalized, down_net, networks["up_net"], **shapes)
+            distance = reconstruction_scores(normalized, result.dense, k=recon.score_k) * frame.scale
+            dense = frame.denormalize(result.dense)
         missing = find_missing_regions(
             aligned, dense, radius=recon.missing_radius_voxels * self.voxel, min_cluster_points=recon.missing_min_points
         )

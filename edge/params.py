@@ -55,6 +55,11 @@ class FeatureParams(_Strict):
     groups: PositiveInt = 384
     group_size: PositiveInt = 32
     alpha: float = Field(0.5, ge=0.0, le=1.0, description="share of centers drawn among high-variation points")
+    sampler: Literal["agcs", "gps"] = Field(
+        "agcs", description="group centers: 'agcs' (Group3AD, uses alpha) or 'gps' (IMRNet eq. 1-6, uses gps_tau)"
+    )
+    gps_tau: float = Field(0.3, gt=0.0, le=1.0, description="GPS: share of points, by rank of geometric change, "
+                           "that the centers are drawn from (IMRNet eq. 6)")
     variation_k: PositiveInt = 16
     bank_size: PositiveInt = 4096
     encoder: bool = Field(
@@ -98,6 +103,19 @@ class ReconstructionParams(_Strict):
         3.0, description="a reconstructed point with no scan point this close marks absent material"
     )
     missing_min_points: PositiveInt = Field(8, description="smallest cluster of such points that counts")
+    mode: Literal["dense", "masked"] = Field(
+        "dense",
+        description="'dense' = DUS-Net on the scan's own groups (it can rebuild a defect); 'masked' = IMRNet-style: "
+        "each region is judged against a reconstruction from the other regions (edge/scoring/masked_reconstruction.py)",
+    )
+    down_net: Literal["trained", "identity"] = Field(
+        "trained", description="'identity' passes the centers through unchanged: the control the Down-Net must beat"
+    )
+    masks: PositiveInt = Field(4, description="masked mode: passes per iteration; each masks 1/masks of the groups")
+    mask_block: PositiveInt = Field(8, description="masked mode: neighbouring groups masked together (defect scale)")
+    mask_iterations: PositiveInt = Field(1, description="masked mode: restored cloud fed back this often (IMRNet)")
+    context_k: PositiveInt = Field(32, description="masked mode: visible points a masked group is flattened onto")
+    surface_k: int = Field(16, ge=3, description="masked mode: reconstructed points of a point's surface plane")
 
 
 class ScoringParams(_Strict):

@@ -60,3 +60,31 @@ def geometry_aware_sampling(
         return farthest_point_sampling(points, num_samples, start=int(ranked[0]))
     rest = farthest_point_sampling(points, num_samples - sensitive.numel(), seed_indices=sensitive)
     return torch.cat([sensitive, rest])
+
+
+def gps(
+    points: torch.Tensor,
+    normals: torch.Tensor,
+    num_samples: int,
+    rank_fraction: float = 0.3,
+    *,
+    k: int = 16,
+    neighbors: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """IMRNet's GPS (eq. 6) as a group-center sampler: indices (num_samples,) int64 drawn by FPS among the
+    ``floor(rank_fraction * N)`` points of highest :func:`geometry_change` (tau = 0.3 in the paper's ablation).
+
+    When that candidate set is smaller than ``num_samples``, all of it is kept and FPS over the whole cloud fills
+    the rest. The cut is a rank, not a value, so the shapes depend only on N (no host synchronisation).
+    """
+    n = points.shape[0]
+    if not 0 < num_samples <= n:
+        raise ValueError(f"gps: num_samples={num_samples} must be in [1, {n}]")
+    if not 0 < rank_fraction <= 1:
+        raise ValueError(f"gps: rank_fraction must be in (0, 1], got {rank_fraction}")
+    change = geometry_change(points, normals, k=k, neighbors=neighbors)
+    candidates = torch.argsort(change, descending=True, stable=True)[: max(1, int(rank_fraction * n))]
+    if candidates.numel() >= num_samples:
+        return candidates[farthest_point_sampling(points[candidates], num_samples, start=0)]
+    rest = farthest_point_sampling(points, num_samples - candidates.numel(), seed_indices=candidates)
+    return torch.cat([candidates, rest])

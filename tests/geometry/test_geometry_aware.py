@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from edge.geometry.geometry_aware import geometry_aware_sampling, geometry_change
+from edge.geometry.geometry_aware import geometry_aware_sampling, geometry_change, gps
 from edge.geometry.normals import estimate_normals
 
 
@@ -40,3 +40,21 @@ def test_only_sensitive_points_when_they_outnumber_the_budget() -> None:
     change = geometry_change(points, normals, k=16)
     picked = geometry_aware_sampling(points, normals, 20, 0.2, k=16)
     assert picked.shape == (20,) and bool((change[picked] > 0.2).all())
+
+
+def test_gps_draws_its_centers_from_the_top_tau_share_of_geometric_change_spread_by_fps() -> None:
+    points, normals = folded_sheet()
+    centers = gps(points, normals, 20, rank_fraction=0.3)
+    change = geometry_change(points, normals, k=16)
+    cut = torch.sort(change, descending=True).values[int(0.3 * points.shape[0]) - 1]
+    assert centers.unique().numel() == 20
+    assert bool((change[centers] >= cut).all())
+    assert float(torch.pdist(points[centers]).min()) > 0.3  # spread by FPS, not a clump on the crease
+
+
+def test_gps_fills_with_fps_over_the_whole_cloud_when_the_candidates_run_out() -> None:
+    points, normals = folded_sheet()
+    centers = gps(points, normals, 100, rank_fraction=0.01)
+    assert centers.unique().numel() == 100
+    assert bool((centers[:30] == torch.argsort(geometry_change(points, normals, k=16), descending=True,
+                                               stable=True)[:30]).all())

@@ -33,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="report the recipe as 'fused' beside the rows of trainer/evaluate/ablation.py: template, "
                         "feature and reconstruction only, fused without reconstruction, OCSVM and scaled sum "
                         "('fusion': from the recipe's own training) and ('all', the default) trainings of their "
-                        "own for AGCS alpha=0 and Group3AD")
+                        "own for AGCS alpha=0, GPS, Group3AD, the identity Down-Net and masked reconstruction")
     parser.add_argument("--quick", action="store_true",
                         help="light training for trials (short DUS-Net fine-tune, fewer validation defects, small "
                         "fusion grid); accuracy is measured without it")
@@ -52,8 +52,8 @@ def run(args: argparse.Namespace) -> int:
     if args.ablation:
         trainings[main_row] = (overrides, replace(options, variants=ablation.FUSIONS))
     if args.ablation == "all":
-        for row, changes in ablation.TRAININGS.items():
-            trainings[row] = ({**overrides, **changes}, options)
+        for row, training in ablation.TRAININGS.items():
+            trainings[row] = ({**overrides, **training.overrides}, training.options(row, options))
     if args.baseline:
         trainings["baseline (PatchCore, single-scale FPFH)"] = ({**overrides, **BASELINE_OVERRIDES}, options)
     results: dict[str, list[ClassResult]] = {}
@@ -63,6 +63,9 @@ def run(args: argparse.Namespace) -> int:
                 rows = run_class(args.data, args.format, class_name, overrides=training_overrides,
                                  options=training_options, progress=say)
             for variant, result in rows.items():
+                own = ablation.TRAININGS.get(name)
+                if own is not None and not own.reports(name, variant):
+                    continue
                 row = name if variant is None else variant
                 results.setdefault(row, []).append(result)
                 m = result.metrics
