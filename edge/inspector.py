@@ -29,10 +29,11 @@ import numpy as np
 import torch
 
 from edge.bundle import Bundle, BundleError, load_bundle
+from edge.errors import InspectionError
 from edge.features import describe, feature_point_scores, neighbour_count
 from edge.geometry.knn import knn
 from edge.io.cloud import PointCloud
-from edge.preprocess import Preprocessed, preprocess
+from edge.preprocess import preprocess
 from edge.recipe import BranchScales, Network, RecipeModel, model_from_bundle
 from edge.runtime.base import BACKENDS
 from edge.runtime.select import load_networks
@@ -41,35 +42,17 @@ from edge.scoring.fusion import FusionModel
 from edge.scoring.missing_regions import find_missing_regions
 from edge.scoring.reconstruction import reconstruct, reconstruction_scores
 from edge.scoring.regions import extract_regions
+from edge.stages.analysis import Analysis
 from edge.units import SIZE_SAMPLE, robust_size, unit_mismatch
 from edge.stages.registration import register
 from edge.stages.template_fit import refine_deviation
 from edge.timing import StageTimer
 from edge.verdict import Decision, Verdict
-from edge.errors import PcinspectError
 
 GOLDEN_TOLERANCE = 1e-3
 
 __all__ = ["Analysis", "BranchScales", "FusedScores", "InspectionError", "Inspector", "Network", "RecipeModel",
            "model_from_bundle"]
-
-
-@dataclass
-class Analysis:
-    """Raw per-branch scores of the processed points of one scan (before fusion and calibration), and each
-    processed point's nearest neighbours (itself first), shared by the normals, AGCS and smoothing."""
-
-    pre: Preprocessed
-    aligned: torch.Tensor
-    neighbors: torch.Tensor
-    feature: torch.Tensor
-    deviation: torch.Tensor
-    missing: torch.Tensor
-    coverage: float
-    fitness: float
-    reconstruction: torch.Tensor
-    recon_missing: torch.Tensor
-    partial: bool = False
 
 
 @dataclass
@@ -89,10 +72,6 @@ class Regime:
     scales: BranchScales
     fusion: FusionModel | None
     calibration: Calibration | None
-
-
-class InspectionError(PcinspectError, ValueError):
-    """The scan cannot be inspected (too few points, does not match the template); the reason is the message."""
 
 
 class Inspector:
