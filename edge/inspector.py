@@ -10,8 +10,8 @@ what runs on the line. Follow :meth:`Inspector.inspect` to find every stage:
 3. :func:`edge.stages.template_fit.template_fit` - distance to the template surface and missing material, judged
    on the template's part visible from the scan's viewing direction when the scan is a single view
    (:mod:`edge.geometry.visibility`)
-4. :func:`edge.features.describe` - normals, multi-scale FPFH, AGCS groups, Group3AD encoder features
-5. :func:`edge.features.feature_point_scores` - memory-bank distance per group, spread to its points
+4. :func:`edge.stages.features.score_features` - normals, multi-scale FPFH, AGCS groups, Group3AD encoder
+   features (:mod:`edge.features`) and their memory-bank distance per group, spread to its points
 6. :meth:`Inspector._reconstruct` - DUS-Net reconstruction distance (:mod:`edge.scoring.reconstruction`) and
    the missing material it reveals (:mod:`edge.scoring.missing_regions`)
 7. :meth:`Inspector.fuse` - branch scores scaled by their normal ranges, smoothed, fused by the recipe's
@@ -30,8 +30,6 @@ import torch
 
 from edge.bundle import Bundle, BundleError, load_bundle
 from edge.errors import InspectionError
-from edge.features import describe, feature_point_scores, neighbour_count
-from edge.geometry.knn import knn
 from edge.io.cloud import PointCloud
 from edge.preprocess import preprocess
 from edge.recipe import BranchScales, Network, RecipeModel, model_from_bundle
@@ -43,6 +41,7 @@ from edge.scoring.missing_regions import find_missing_regions
 from edge.scoring.reconstruction import reconstruct, reconstruction_scores
 from edge.scoring.regions import extract_regions
 from edge.stages.analysis import Analysis
+from edge.stages.features import group_encoder, score_features
 from edge.units import SIZE_SAMPLE, robust_size, unit_mismatch
 from edge.stages.registration import register
 from edge.stages.template_fit import refine_deviation
@@ -178,7 +177,7 @@ class Inspector:
         with timer.stage("preprocess"):
             pre = preprocess(points, params.preprocess)
         minimum = max(params.features.group_size, params.features.normals_k) * 2
-        if self._encoder() is not None:
+        if group_encoder(self.model) is not None:
             minimum = max(minimum, params.features.groups)
         if self.reconstruction_active():
             minimum = max(minimum, params.reconstruction.groups)
@@ -193,17 +192,12 @@ class Inspector:
                 f"scan does not match the template ({fit.fitness:.0%} of its points lie near it, need "
                 f"{params.alignment.min_fitness:.0%}): wrong part, wrong recipe or pose outside the fixture's range"
             )
-        with timer.stage("features"):
-            k = min(max(neighbour_count(params.features), params.scoring.smoothing_k), aligned.shape[0])
-            _, neighbors = knn(aligned, aligned, k)
-            descriptors = describe(aligned, params.features, self.voxel, neighbors=neighbors, encoder=self._encoder())
-        with timer.stage("memory_bank"):
-            feature = feature_point_scores(aligned, descriptors, self.model.bank)
+        features = score_features(aligned, self.model, self.model.bank, timer)
         with timer.stage("reconstruction"):
             reconstruction, recon_missing = self._reconstruct(aligned)
         return Analysis(
-            pre, aligned, neighbors, feature, fit.deviation, fit.missing, fit.coverage, fit.fitness, reconstruction,
-            recon_missing, fit.partial,
+            pre, aligned, features.neighbors, features.scores, fit.deviation, fit.missing, fit.coverage, fit.fitness,
+            reconstruction, recon_missing, fit.partial,
         )
 
     def _check_units(self, points: torch.Tensor) -> None:
@@ -216,11 +210,6 @@ class Inspector:
         problem = unit_mismatch(robust_size(sample.detach().cpu().numpy()), self._template_size)
         if problem:
             raise InspectionError(problem)
-
-    def _encoder(self) -> tuple[Network, float] | None:
-        features = self.params.features
-        encoder = self.model.networks.get("group_encoder")
-        return (encoder, features.encoder_weight) if features.encoder and encoder is not None else None
 
     def _reconstruct(self, aligned: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """DUS-Net distance of every point to the reconstructed anomaly-free shape (cloud units), and the missing
