@@ -12,8 +12,8 @@ what runs on the line. Follow :meth:`Inspector.inspect` to find every stage:
    (:mod:`edge.geometry.visibility`)
 4. :func:`edge.stages.features.score_features` - normals, multi-scale FPFH, AGCS groups, Group3AD encoder
    features (:mod:`edge.features`) and their memory-bank distance per group, spread to its points
-6. :meth:`Inspector._reconstruct` - DUS-Net reconstruction distance (:mod:`edge.scoring.reconstruction`) and
-   the missing material it reveals (:mod:`edge.scoring.missing_regions`)
+6. :func:`edge.stages.reconstruction.score_reconstruction` - DUS-Net reconstruction distance
+   (:mod:`edge.scoring.reconstruction`) and the missing material it reveals (:mod:`edge.scoring.missing_regions`)
 7. :meth:`Inspector.fuse` - branch scores scaled by their normal ranges, smoothed, fused by the recipe's
    One-Class SVM (:mod:`edge.scoring.fusion`), dilated
 8. :meth:`Inspector.conclude` - object score, calibration, PASS/FAIL and regions
@@ -37,11 +37,10 @@ from edge.runtime.base import BACKENDS
 from edge.runtime.select import load_networks
 from edge.scoring.calibration import Calibration, is_anomalous
 from edge.scoring.fusion import FusionModel
-from edge.scoring.missing_regions import find_missing_regions
-from edge.scoring.reconstruction import reconstruct, reconstruction_scores
 from edge.scoring.regions import extract_regions
 from edge.stages.analysis import Analysis
 from edge.stages.features import group_encoder, score_features
+from edge.stages.reconstruction import reconstruction_active, score_reconstruction
 from edge.units import SIZE_SAMPLE, robust_size, unit_mismatch
 from edge.stages.registration import register
 from edge.stages.template_fit import refine_deviation
@@ -194,10 +193,10 @@ class Inspector:
             )
         features = score_features(aligned, self.model, self.model.bank, timer)
         with timer.stage("reconstruction"):
-            reconstruction, recon_missing = self._reconstruct(aligned)
+            recon = score_reconstruction(aligned, self.model)
         return Analysis(
             pre, aligned, features.neighbors, features.scores, fit.deviation, fit.missing, fit.coverage, fit.fitness,
-            reconstruction, recon_missing, fit.partial,
+            recon.distance, recon.missing, fit.partial,
         )
 
     def _check_units(self, points: torch.Tensor) -> None:
@@ -211,33 +210,9 @@ class Inspector:
         if problem:
             raise InspectionError(problem)
 
-    def _reconstruct(self, aligned: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """DUS-Net distance of every point to the reconstructed anomaly-free shape (cloud units), and the missing
-        material evidence of reconstructed points no scan point is near (mapped onto the rim points)."""
-        recon, networks, frame = self.params.reconstruction, self.model.networks, self.model.frame
-        if not self.reconstruction_active() or frame is None:
-            zeros = aligned.new_zeros(aligned.shape[0])
-            return zeros, zeros
-        normalized = frame.normalize(aligned)
-        result = reconstruct(
-            normalized, networks["down_net"], networks["up_net"], groups=recon.groups, group_size=recon.group_size
-        )
-        distance = reconstruction_scores(normalized, result.dense, k=recon.score_k) * frame.scale
-        dense = frame.denormalize(result.dense)
-        missing = find_missing_regions(
-            aligned, dense, radius=recon.missing_radius_voxels * self.voxel, min_cluster_points=recon.missing_min_points
-        )
-        return distance, missing.scores
-
     def reconstruction_active(self) -> bool:
         """Whether this recipe scores with the DUS-Net (enabled, trained and shipped)."""
-        networks = self.model.networks
-        return (
-            self.params.reconstruction.enabled
-            and self.model.frame is not None
-            and "down_net" in networks
-            and "up_net" in networks
-        )
+        return reconstruction_active(self.model)
 
     def branch_scores(self, analysis: Analysis) -> dict[str, torch.Tensor]:
         """Each active branch's point scores (P,) over its normal scale: the fusion's input columns.
