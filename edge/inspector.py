@@ -3,7 +3,8 @@
 Training evaluation, the CLI and the edge service all inspect through this class, so what is measured is
 what runs on the line. Follow :meth:`Inspector.inspect` to find every stage:
 
-1. :func:`edge.preprocess.preprocess` - finite points, voxel grid, optional outlier removal
+1. :func:`edge.stages.preprocess.prepare` - unit check, finite points, voxel grid, optional outlier removal
+   (:mod:`edge.preprocess`), enough points left to score
 2. :func:`edge.stages.registration.register` - rigid alignment to the recipe's template
    (:mod:`edge.geometry.alignment`); a global stage (FPFH hypotheses verified by ICP) when the recipe's pose is
    free or the fixtured fit fails
@@ -31,7 +32,6 @@ import torch
 from edge.bundle import Bundle, BundleError, load_bundle
 from edge.errors import InspectionError
 from edge.io.cloud import PointCloud
-from edge.preprocess import preprocess
 from edge.recipe import BranchScales, Network, RecipeModel, model_from_bundle
 from edge.runtime.base import BACKENDS
 from edge.runtime.select import load_networks
@@ -39,11 +39,11 @@ from edge.scoring.calibration import Calibration, is_anomalous
 from edge.scoring.fusion import FusionModel
 from edge.scoring.regions import extract_regions
 from edge.stages.analysis import Analysis
-from edge.stages.features import group_encoder, score_features
+from edge.stages.features import score_features
+from edge.stages.preprocess import prepare, template_size
 from edge.stages.reconstruction import reconstruction_active, score_reconstruction
-from edge.units import SIZE_SAMPLE, robust_size, unit_mismatch
 from edge.stages.registration import register
-from edge.stages.template_fit import refine_deviation
+from edge.stages.template_fit import TemplateFit, refine_deviation
 from edge.timing import StageTimer
 from edge.verdict import Decision, Verdict
 
@@ -91,7 +91,7 @@ class Inspector:
         self.bundle_sha256 = bundle_sha256
         self.backend_report: list[str] = []
         self.sensitivity = model.params.scoring.sensitivity
-        self._template_size: float | None = None
+        self._template_size = template_size(self.model)
 
     def set_sensitivity(self, sensitivity: float) -> None:
         """Change the run-time sensitivity in (0, 1) (FAIL at calibrated score >= 1 - sensitivity); no reload."""
@@ -171,44 +171,19 @@ class Inspector:
                 viewpoint: Sequence[float] | np.ndarray | None = None) -> Analysis:
         """Stages 1-6: raw branch scores of the processed points (``viewpoint`` as in :meth:`inspect`)."""
         timer = timer or StageTimer(self.device)
-        params = self.params
-        self._check_units(points)
-        with timer.stage("preprocess"):
-            pre = preprocess(points, params.preprocess)
-        minimum = max(params.features.group_size, params.features.normals_k) * 2
-        if group_encoder(self.model) is not None:
-            minimum = max(minimum, params.features.groups)
-        if self.reconstruction_active():
-            minimum = max(minimum, params.reconstruction.groups)
-        if pre.points.shape[0] < minimum:
-            raise InspectionError(f"only {pre.points.shape[0]} points after preprocessing, need at least {minimum}")
-        registered = register(pre.points, self.model, timer, viewpoint=_viewpoint(viewpoint, self.device))
-        aligned = registered.aligned
+        model = self.model
+        pre = prepare(points, model, timer, template_size=self._template_size)
+        registered = register(pre.points, model, timer, viewpoint=_viewpoint(viewpoint, self.device))
         with timer.stage("deviation_fine"):
-            fit = refine_deviation(registered.fit, points, pre.source_index, registered.transform, self.model)
-        if fit.fitness < params.alignment.min_fitness:
-            raise InspectionError(
-                f"scan does not match the template ({fit.fitness:.0%} of its points lie near it, need "
-                f"{params.alignment.min_fitness:.0%}): wrong part, wrong recipe or pose outside the fixture's range"
-            )
-        features = score_features(aligned, self.model, self.model.bank, timer)
+            fit = refine_deviation(registered.fit, points, pre.source_index, registered.transform, model)
+        _require_match(fit, self.params.alignment.min_fitness)
+        features = score_features(registered.aligned, model, model.bank, timer)
         with timer.stage("reconstruction"):
-            recon = score_reconstruction(aligned, self.model)
+            recon = score_reconstruction(registered.aligned, model)
         return Analysis(
-            pre, aligned, features.neighbors, features.scores, fit.deviation, fit.missing, fit.coverage, fit.fitness,
-            recon.distance, recon.missing, fit.partial,
+            pre, registered.aligned, features.neighbors, features.scores, fit.deviation, fit.missing, fit.coverage,
+            fit.fitness, recon.distance, recon.missing, fit.partial,
         )
-
-    def _check_units(self, points: torch.Tensor) -> None:
-        """InspectionError when the scan's size differs from the template's by a unit factor (m, cm, inch, um)."""
-        if self.model.template.shape[0] < 2 or points.shape[0] < 2:
-            return
-        if self._template_size is None:
-            self._template_size = robust_size(self.model.template.cpu().numpy())
-        sample = points[:: max(1, points.shape[0] // SIZE_SAMPLE)]
-        problem = unit_mismatch(robust_size(sample.detach().cpu().numpy()), self._template_size)
-        if problem:
-            raise InspectionError(problem)
 
     def reconstruction_active(self) -> bool:
         """Whether this recipe scores with the DUS-Net (enabled, trained and shipped)."""
@@ -313,6 +288,15 @@ class Inspector:
         return Verdict(
             Decision.FAIL if anomalous else Decision.PASS, score, raw, regions=regions, point_scores=per_point,
             sensitivity=self.sensitivity, severity=float(calibration.severity(raw)),
+        )
+
+
+def _require_match(fit: TemplateFit, min_fitness: float) -> None:
+    """InspectionError when too few of the scan's points lie near the template to judge it against the template."""
+    if fit.fitness < min_fitness:
+        raise InspectionError(
+            f"scan does not match the template ({fit.fitness:.0%} of its points lie near it, need "
+            f"{min_fitness:.0%}): wrong part, wrong recipe or pose outside the fixture's range"
         )
 
 
