@@ -15,7 +15,7 @@ what runs on the line. Follow :meth:`Inspector.inspect` to find every stage:
    features (:mod:`edge.features`) and their memory-bank distance per group, spread to its points
 6. :func:`edge.stages.reconstruction.score_reconstruction` - DUS-Net reconstruction distance
    (:mod:`edge.scoring.reconstruction`) and the missing material it reveals (:mod:`edge.scoring.missing_regions`)
-7. :meth:`Inspector.fuse` - branch scores scaled by their normal ranges, smoothed, fused by the recipe's
+7. :func:`edge.stages.fusion.fuse` - branch scores scaled by their normal ranges, smoothed, fused by the recipe's
    One-Class SVM (:mod:`edge.scoring.fusion`), dilated
 8. :meth:`Inspector.conclude` - object score, calibration, PASS/FAIL and regions
 """
@@ -23,7 +23,7 @@ what runs on the line. Follow :meth:`Inspector.inspect` to find every stage:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +40,7 @@ from edge.scoring.fusion import FusionModel
 from edge.scoring.regions import extract_regions
 from edge.stages.analysis import Analysis
 from edge.stages.features import score_features
+from edge.stages.fusion import FusedScores, Regime, branch_scores, fuse, regime
 from edge.stages.preprocess import prepare, template_size
 from edge.stages.reconstruction import reconstruction_active, score_reconstruction
 from edge.stages.registration import register
@@ -50,26 +51,7 @@ from edge.verdict import Decision, Verdict
 GOLDEN_TOLERANCE = 1e-3
 
 __all__ = ["Analysis", "BranchScales", "FusedScores", "InspectionError", "Inspector", "Network", "RecipeModel",
-           "model_from_bundle"]
-
-
-@dataclass
-class FusedScores:
-    """Fused raw point scores (P,): ``point`` for point scores and regions, ``object_basis`` for the object score;
-    ``missing`` marks points whose score comes mainly from missing material (a rim of absent material)."""
-
-    point: torch.Tensor
-    object_basis: torch.Tensor
-    missing: torch.Tensor
-
-
-@dataclass(frozen=True)
-class Regime:
-    """Branch scales, fusion and calibration that score one analysed scan (see :meth:`Inspector.regime`)."""
-
-    scales: BranchScales
-    fusion: FusionModel | None
-    calibration: Calibration | None
+           "Regime", "model_from_bundle"]
 
 
 class Inspector:
@@ -190,64 +172,18 @@ class Inspector:
         return reconstruction_active(self.model)
 
     def branch_scores(self, analysis: Analysis) -> dict[str, torch.Tensor]:
-        """Each active branch's point scores (P,) over its normal scale: the fusion's input columns.
-
-        The continuous branches (feature, deviation, reconstruction) are averaged over ``smoothing_k`` neighbours
-        to damp sampling noise; ``missing`` is not (it is already denoised by its clustering and sits on a thin
-        rim that averaging would dilute). ``missing`` is the stronger of the template's and the reconstruction's
-        evidence of absent material.
-        """
-        scales = self.regime(analysis).scales
-        continuous = {"feature": analysis.feature / scales.feature}
-        missing = []
-        if self.params.deviation.enabled:
-            continuous["deviation"] = analysis.deviation / scales.deviation
-            missing.append(analysis.missing / scales.missing)
-        if self.reconstruction_active():
-            continuous["reconstruction"] = analysis.reconstruction / scales.reconstruction
-            missing.append(analysis.recon_missing / scales.recon_missing)
-        nbr = analysis.neighbors[:, : self.params.scoring.smoothing_k]
-        branches = {name: values[nbr].mean(dim=1) for name, values in continuous.items()}
-        if missing:
-            branches["missing"] = torch.stack(missing).amax(dim=0)
-        return branches
+        """Each active branch's point scores (P,) over its normal scale: the fusion's input columns
+        (:func:`edge.stages.fusion.branch_scores`)."""
+        return branch_scores(analysis, self.model)
 
     def fuse(self, analysis: Analysis) -> FusedScores:
-        """Stage 7: branch scores fused into one point score, then spread over the defect area.
-
-        With ``scoring.fusion: model`` the recipe's trained fusion (One-Class SVM over the branch vectors by
-        default) scores every point; ``sum``/``max`` (or a recipe without a trained fusion) combine the scaled
-        branches directly. Point scores are then dilated (neighbourhood maximum) so the whole defect area, not
-        only its peak, scores high; the object score is taken before dilation.
-        """
-        branches = self.branch_scores(analysis)
-        fusion = self.regime(analysis).fusion
-        if self.params.scoring.fusion == "model" and fusion is not None:
-            absent = [b for b in fusion.branches if b not in branches]
-            if absent:
-                raise InspectionError(f"the recipe's fusion needs the branch(es) {', '.join(absent)}, which are disabled")
-            fused = fusion.score(torch.stack([branches[b] for b in fusion.branches], dim=1)).to(torch.float32)
-        else:
-            stacked = torch.stack(list(branches.values()), dim=1)
-            fused = stacked.sum(dim=1) if self.params.scoring.fusion != "max" else stacked.amax(dim=1)
-        if "missing" in branches and len(branches) > 1:
-            others = torch.stack([v for k, v in branches.items() if k != "missing"], dim=1).amax(dim=1)
-            missing = branches["missing"] > others
-        else:
-            missing = torch.zeros_like(fused, dtype=torch.bool)
-        if not self.params.scoring.dilate:
-            return FusedScores(point=fused, object_basis=fused, missing=missing)
-        nbr = analysis.neighbors[:, : self.params.scoring.smoothing_k]
-        spread, source = fused[nbr].max(dim=1)
-        return FusedScores(point=spread, object_basis=fused, missing=missing[nbr.gather(1, source.unsqueeze(1)).squeeze(1)])
+        """Stage 7: branch scores fused into one point score, then spread over the defect area
+        (:func:`edge.stages.fusion.fuse`)."""
+        return fuse(analysis, self.model)
 
     def regime(self, analysis: Analysis) -> Regime:
-        """The scales, fusion and calibration that score ``analysis``: the recipe's single-view model for a single
-        view when it has one (:class:`edge.recipe.ViewRegime`), else the full-scan model."""
-        view = self.model.view
-        if analysis.partial and view is not None:
-            return Regime(view.scales, view.fusion, view.calibration)
-        return Regime(self.model.scales, self.model.fusion, self.model.calibration)
+        """The scales, fusion and calibration that score ``analysis`` (:func:`edge.stages.fusion.regime`)."""
+        return regime(analysis, self.model)
 
     def with_fusion(self, fusion: FusionModel | None, calibration: Calibration | None) -> "Inspector":
         """This inspector with another fusion and calibration (the evaluation's ablation variants); the rest is
