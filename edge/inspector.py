@@ -17,7 +17,7 @@ what runs on the line. Follow :meth:`Inspector.inspect` to find every stage:
    (:mod:`edge.scoring.reconstruction`) and the missing material it reveals (:mod:`edge.scoring.missing_regions`)
 7. :func:`edge.stages.fusion.fuse` - branch scores scaled by their normal ranges, smoothed, fused by the recipe's
    One-Class SVM (:mod:`edge.scoring.fusion`), dilated
-8. :meth:`Inspector.conclude` - object score, calibration, PASS/FAIL and regions
+8. :func:`edge.stages.decision.decide` - object score, calibration, PASS/FAIL and regions
 """
 
 from __future__ import annotations
@@ -35,10 +35,10 @@ from edge.io.cloud import PointCloud
 from edge.recipe import BranchScales, Network, RecipeModel, model_from_bundle
 from edge.runtime.base import BACKENDS
 from edge.runtime.select import load_networks
-from edge.scoring.calibration import Calibration, is_anomalous
+from edge.scoring.calibration import Calibration
 from edge.scoring.fusion import FusionModel
-from edge.scoring.regions import extract_regions
 from edge.stages.analysis import Analysis
+from edge.stages.decision import decide, object_score
 from edge.stages.features import score_features
 from edge.stages.fusion import FusedScores, Regime, branch_scores, fuse, regime
 from edge.stages.preprocess import prepare, template_size
@@ -46,7 +46,7 @@ from edge.stages.reconstruction import reconstruction_active, score_reconstructi
 from edge.stages.registration import register
 from edge.stages.template_fit import TemplateFit, refine_deviation
 from edge.timing import StageTimer
-from edge.verdict import Decision, Verdict
+from edge.verdict import Verdict
 
 GOLDEN_TOLERANCE = 1e-3
 
@@ -145,7 +145,7 @@ class Inspector:
         except InspectionError as exc:
             return Verdict.error(str(exc), timer.as_dict())
         with timer.stage("verdict"):
-            verdict = self._decide(analysis, fused, point_scores)
+            verdict = decide(analysis, fused, self.model, sensitivity=self.sensitivity, point_scores=point_scores)
         verdict.timing_ms = timer.as_dict()
         return verdict
 
@@ -196,35 +196,7 @@ class Inspector:
 
     def object_score(self, fused: FusedScores) -> float:
         """Robust maximum: the mean of the ``object_top_k`` highest fused point scores (before dilation)."""
-        k = min(self.params.scoring.object_top_k, fused.object_basis.shape[0])
-        return float(torch.topk(fused.object_basis, k).values.mean())
-
-    def _decide(self, analysis: Analysis, fused_scores: FusedScores, point_scores: bool) -> Verdict:
-        raw = self.object_score(fused_scores)
-        fused = fused_scores.point
-        calibration = self.regime(analysis).calibration
-        if calibration is None:
-            return Verdict(Decision.ERROR, float("nan"), raw, reason="recipe is not calibrated")
-        score = float(calibration.normalize(raw))
-        anomalous = is_anomalous(score, self.sensitivity)
-        regions = []
-        if anomalous:
-            hot = fused >= calibration.threshold
-            scoring = self.params.scoring
-            radius = scoring.region_radius_voxels * self.voxel
-            pts, sc, miss = analysis.pre.points[hot], calibration.normalize(fused[hot]), fused_scores.missing[hot]
-            details = {"merge_gap": scoring.region_merge_voxels * self.voxel,
-                       "severity": calibration.severity(fused[hot]), "deviation": analysis.deviation[hot]}
-            regions = extract_regions(pts, sc, miss, radius=radius, min_points=scoring.min_region_points, **details)
-            if not regions:
-                regions = extract_regions(pts, sc, miss, radius=radius, min_points=1, **details)
-        per_point = None
-        if point_scores:
-            per_point = analysis.pre.lift(calibration.normalize(fused, clip=False)).cpu().numpy()
-        return Verdict(
-            Decision.FAIL if anomalous else Decision.PASS, score, raw, regions=regions, point_scores=per_point,
-            sensitivity=self.sensitivity, severity=float(calibration.severity(raw)),
-        )
+        return object_score(fused, self.params)
 
 
 def _require_match(fit: TemplateFit, min_fitness: float) -> None:
