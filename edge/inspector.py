@@ -1,7 +1,8 @@
 """The Inspector: one cloud in, one Verdict out (DESIGN.md section 1, the whole per-frame algorithm).
 
 Training evaluation, the CLI and the edge service all inspect through this class, so what is measured is
-what runs on the line. Follow :meth:`Inspector.inspect` to find every stage:
+what runs on the line. :meth:`Inspector.analyze` and :meth:`Inspector.conclude` call the stages, each in its own
+module under :mod:`edge.stages`, in this order:
 
 1. :func:`edge.stages.preprocess.prepare` - unit check, finite points, voxel grid, optional outlier removal
    (:mod:`edge.preprocess`), enough points left to score
@@ -13,11 +14,11 @@ what runs on the line. Follow :meth:`Inspector.inspect` to find every stage:
    (:mod:`edge.geometry.visibility`)
 4. :func:`edge.stages.features.score_features` - normals, multi-scale FPFH, AGCS groups, Group3AD encoder
    features (:mod:`edge.features`) and their memory-bank distance per group, spread to its points
-6. :func:`edge.stages.reconstruction.score_reconstruction` - DUS-Net reconstruction distance
+5. :func:`edge.stages.reconstruction.score_reconstruction` - DUS-Net reconstruction distance
    (:mod:`edge.scoring.reconstruction`) and the missing material it reveals (:mod:`edge.scoring.missing_regions`)
-7. :func:`edge.stages.fusion.fuse` - branch scores scaled by their normal ranges, smoothed, fused by the recipe's
+6. :func:`edge.stages.fusion.fuse` - branch scores scaled by their normal ranges, smoothed, fused by the recipe's
    One-Class SVM (:mod:`edge.scoring.fusion`), dilated
-8. :func:`edge.stages.decision.decide` - object score, calibration, PASS/FAIL and regions
+7. :func:`edge.stages.decision.decide` - object score, calibration, PASS/FAIL and regions
 """
 
 from __future__ import annotations
@@ -137,7 +138,7 @@ class Inspector:
         return self.conclude(analysis, timer, point_scores=point_scores)
 
     def conclude(self, analysis: Analysis, timer: StageTimer | None = None, *, point_scores: bool = False) -> Verdict:
-        """Stages 7-8 on an analysed scan: fusion, object score, calibration, PASS/FAIL and regions."""
+        """Stages 6-7 on an analysed scan: fusion, object score, calibration, PASS/FAIL and regions."""
         timer = timer or StageTimer(self.device)
         try:
             with timer.stage("fusion"):
@@ -151,7 +152,7 @@ class Inspector:
 
     def analyze(self, points: torch.Tensor, timer: StageTimer | None = None, *,
                 viewpoint: Sequence[float] | np.ndarray | None = None) -> Analysis:
-        """Stages 1-6: raw branch scores of the processed points (``viewpoint`` as in :meth:`inspect`)."""
+        """Stages 1-5: raw branch scores of the processed points (``viewpoint`` as in :meth:`inspect`)."""
         timer = timer or StageTimer(self.device)
         model = self.model
         pre = prepare(points, model, timer, template_size=self._template_size)
@@ -177,7 +178,7 @@ class Inspector:
         return branch_scores(analysis, self.model)
 
     def fuse(self, analysis: Analysis) -> FusedScores:
-        """Stage 7: branch scores fused into one point score, then spread over the defect area
+        """Stage 6: branch scores fused into one point score, then spread over the defect area
         (:func:`edge.stages.fusion.fuse`)."""
         return fuse(analysis, self.model)
 
