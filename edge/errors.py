@@ -14,3 +14,7 @@ class PcinspectError(Exception):
 
 class UsageError(PcinspectError, ValueError):
     """A command-line option or argument that cannot be used as given."""
+
+
+class InspectionError(PcinspectError, ValueError):
+    """The scan cannot be inspected (too few points, does not match the template); the reason is the message."""

@@ -1,100 +1,60 @@
 """The Inspector: one cloud in, one Verdict out (DESIGN.md section 1, the whole per-frame algorithm).
 
 Training evaluation, the CLI and the edge service all inspect through this class, so what is measured is
-what runs on the line. Follow :meth:`Inspector.inspect` to find every stage:
+what runs on the line. :meth:`Inspector.analyze` and :meth:`Inspector.conclude` call the stages, each in its own
+module under :mod:`edge.stages`, in this order:
 
-1. :func:`edge.preprocess.preprocess` - finite points, voxel grid, optional outlier removal
+1. :func:`edge.stages.preprocess.prepare` - unit check, finite points, voxel grid, optional outlier removal
+   (:mod:`edge.preprocess`), enough points left to score
 2. :func:`edge.stages.registration.register` - rigid alignment to the recipe's template
    (:mod:`edge.geometry.alignment`); a global stage (FPFH hypotheses verified by ICP) when the recipe's pose is
    free or the fixtured fit fails
 3. :func:`edge.stages.template_fit.template_fit` - distance to the template surface and missing material, judged
    on the template's part visible from the scan's viewing direction when the scan is a single view
    (:mod:`edge.geometry.visibility`)
-4. :func:`edge.features.describe` - normals, multi-scale FPFH, AGCS groups, Group3AD encoder features
-5. :func:`edge.features.feature_point_scores` - memory-bank distance per group, spread to its points
-6. :meth:`Inspector._reconstruct` - DUS-Net reconstruction distance (:mod:`edge.scoring.reconstruction`, or masked
-   per ``reconstruction.mode``: :mod:`edge.scoring.masked_reconstruction`) and
-   the missing material it reveals (:mod:`edge.scoring.missing_regions`)
-7. :meth:`Inspector.fuse` - branch scores scaled by their normal ranges, smoothed, fused by the recipe's
+4. :func:`edge.stages.features.score_features` - normals, multi-scale FPFH, AGCS groups, Group3AD encoder
+   features (:mod:`edge.features`) and their memory-bank distance per group, spread to its points
+5. :func:`edge.stages.reconstruction.score_reconstruction` - DUS-Net reconstruction distance
+   (:mod:`edge.scoring.reconstruction`, or masked per ``reconstruction.mode``:
+   :mod:`edge.scoring.masked_reconstruction`) and the missing material it reveals
+   (:mod:`edge.scoring.missing_regions`)
+6. :func:`edge.stages.fusion.fuse` - branch scores scaled by their normal ranges, smoothed, fused by the recipe's
    One-Class SVM (:mod:`edge.scoring.fusion`), dilated
-8. :meth:`Inspector.conclude` - object score, calibration, PASS/FAIL and regions
+7. :func:`edge.stages.decision.decide` - object score, calibration, PASS/FAIL and regions
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from edge.bundle import Bundle, BundleError, load_bundle
-from edge.features import describe, feature_point_scores, neighbour_count
-from edge.geometry.knn import knn
+from edge.errors import InspectionError
 from edge.io.cloud import PointCloud
-from edge.preprocess import Preprocessed, preprocess
 from edge.recipe import BranchScales, Network, RecipeModel, model_from_bundle
 from edge.runtime.base import BACKENDS
 from edge.runtime.select import load_networks
-from edge.scoring.calibration import Calibration, is_anomalous
+from edge.scoring.calibration import Calibration
 from edge.scoring.fusion import FusionModel
-from edge.scoring.missing_regions import find_missing_regions
-from edge.scoring.masked_reconstruction import MaskingParams, identity_down_net, masked_reconstruct
-from edge.scoring.reconstruction import reconstruct, reconstruction_scores
-from edge.scoring.regions import extract_regions
-from edge.units import SIZE_SAMPLE, robust_size, unit_mismatch
+from edge.stages.analysis import Analysis
+from edge.stages.decision import decide, object_score
+from edge.stages.features import score_features
+from edge.stages.fusion import FusedScores, Regime, branch_scores, fuse, regime
+from edge.stages.preprocess import prepare, template_size
+from edge.stages.reconstruction import reconstruction_active, score_reconstruction
 from edge.stages.registration import register
-from edge.stages.template_fit import refine_deviation
+from edge.stages.template_fit import TemplateFit, refine_deviation
 from edge.timing import StageTimer
-from edge.verdict import Decision, Verdict
-from edge.errors import PcinspectError
+from edge.verdict import Verdict
 
 GOLDEN_TOLERANCE = 1e-3
 
 __all__ = ["Analysis", "BranchScales", "FusedScores", "InspectionError", "Inspector", "Network", "RecipeModel",
-           "model_from_bundle"]
-
-
-@dataclass
-class Analysis:
-    """Raw per-branch scores of the processed points of one scan (before fusion and calibration), and each
-    processed point's nearest neighbours (itself first), shared by the normals, AGCS and smoothing."""
-
-    pre: Preprocessed
-    aligned: torch.Tensor
-    neighbors: torch.Tensor
-    feature: torch.Tensor
-    deviation: torch.Tensor
-    missing: torch.Tensor
-    coverage: float
-    fitness: float
-    reconstruction: torch.Tensor
-    recon_missing: torch.Tensor
-    partial: bool = False
-
-
-@dataclass
-class FusedScores:
-    """Fused raw point scores (P,): ``point`` for point scores and regions, ``object_basis`` for the object score;
-    ``missing`` marks points whose score comes mainly from missing material (a rim of absent material)."""
-
-    point: torch.Tensor
-    object_basis: torch.Tensor
-    missing: torch.Tensor
-
-
-@dataclass(frozen=True)
-class Regime:
-    """Branch scales, fusion and calibration that score one analysed scan (see :meth:`Inspector.regime`)."""
-
-    scales: BranchScales
-    fusion: FusionModel | None
-    calibration: Calibration | None
-
-
-class InspectionError(PcinspectError, ValueError):
-    """The scan cannot be inspected (too few points, does not match the template); the reason is the message."""
+           "Regime", "model_from_bundle"]
 
 
 class Inspector:
@@ -116,7 +76,7 @@ class Inspector:
         self.bundle_sha256 = bundle_sha256
         self.backend_report: list[str] = []
         self.sensitivity = model.params.scoring.sensitivity
-        self._template_size: float | None = None
+        self._template_size = template_size(self.model)
 
     def set_sensitivity(self, sensitivity: float) -> None:
         """Change the run-time sensitivity in (0, 1) (FAIL at calibrated score >= 1 - sensitivity); no reload."""
@@ -180,7 +140,7 @@ class Inspector:
         return self.conclude(analysis, timer, point_scores=point_scores)
 
     def conclude(self, analysis: Analysis, timer: StageTimer | None = None, *, point_scores: bool = False) -> Verdict:
-        """Stages 7-8 on an analysed scan: fusion, object score, calibration, PASS/FAIL and regions."""
+        """Stages 6-7 on an analysed scan: fusion, object score, calibration, PASS/FAIL and regions."""
         timer = timer or StageTimer(self.device)
         try:
             with timer.stage("fusion"):
@@ -188,155 +148,45 @@ class Inspector:
         except InspectionError as exc:
             return Verdict.error(str(exc), timer.as_dict())
         with timer.stage("verdict"):
-            verdict = self._decide(analysis, fused, point_scores)
+            verdict = decide(analysis, fused, self.model, sensitivity=self.sensitivity, point_scores=point_scores)
         verdict.timing_ms = timer.as_dict()
         return verdict
 
     def analyze(self, points: torch.Tensor, timer: StageTimer | None = None, *,
                 viewpoint: Sequence[float] | np.ndarray | None = None) -> Analysis:
-        """Stages 1-6: raw branch scores of the processed points (``viewpoint`` as in :meth:`inspect`)."""
+        """Stages 1-5: raw branch scores of the processed points (``viewpoint`` as in :meth:`inspect`)."""
         timer = timer or StageTimer(self.device)
-        params = self.params
-        self._check_units(points)
-        with timer.stage("preprocess"):
-            pre = preprocess(points, params.preprocess)
-        minimum = max(params.features.group_size, params.features.normals_k) * 2
-        if self._encoder() is not None:
-            minimum = max(minimum, params.features.groups)
-        if self.reconstruction_active():
-            minimum = max(minimum, params.reconstruction.groups)
-        if pre.points.shape[0] < minimum:
-            raise InspectionError(f"only {pre.points.shape[0]} points after preprocessing, need at least {minimum}")
-        registered = register(pre.points, self.model, timer, viewpoint=_viewpoint(viewpoint, self.device))
-        aligned = registered.aligned
+        model = self.model
+        pre = prepare(points, model, timer, template_size=self._template_size)
+        registered = register(pre.points, model, timer, viewpoint=_viewpoint(viewpoint, self.device))
         with timer.stage("deviation_fine"):
-            fit = refine_deviation(registered.fit, points, pre.source_index, registered.transform, self.model)
-        if fit.fitness < params.alignment.min_fitness:
-            raise InspectionError(
-                f"scan does not match the template ({fit.fitness:.0%} of its points lie near it, need "
-                f"{params.alignment.min_fitness:.0%}): wrong part, wrong recipe or pose outside the fixture's range"
-            )
-        with timer.stage("features"):
-            k = min(max(neighbour_count(params.features), params.scoring.smoothing_k), aligned.shape[0])
-            _, neighbors = knn(aligned, aligned, k)
-            descriptors = describe(aligned, params.features, self.voxel, neighbors=neighbors, encoder=self._encoder())
-        with timer.stage("memory_bank"):
-            feature = feature_point_scores(aligned, descriptors, self.model.bank)
+            fit = refine_deviation(registered.fit, points, pre.source_index, registered.transform, model)
+        _require_match(fit, self.params.alignment.min_fitness)
+        features = score_features(registered.aligned, model, model.bank, timer)
         with timer.stage("reconstruction"):
-            reconstruction, recon_missing = self._reconstruct(aligned)
+            recon = score_reconstruction(registered.aligned, model)
         return Analysis(
-            pre, aligned, neighbors, feature, fit.deviation, fit.missing, fit.coverage, fit.fitness, reconstruction,
-            recon_missing, fit.partial,
+            pre, registered.aligned, features.neighbors, features.scores, fit.deviation, fit.missing, fit.coverage,
+            fit.fitness, recon.distance, recon.missing, fit.partial,
         )
-
-    def _check_units(self, points: torch.Tensor) -> None:
-        """InspectionError when the scan's size differs from the template's by a unit factor (m, cm, inch, um)."""
-        if self.model.template.shape[0] < 2 or points.shape[0] < 2:
-            return
-        if self._template_size is None:
-            self._template_size = robust_size(self.model.template.cpu().numpy())
-        sample = points[:: max(1, points.shape[0] // SIZE_SAMPLE)]
-        problem = unit_mismatch(robust_size(sample.detach().cpu().numpy()), self._template_size)
-        if problem:
-            raise InspectionError(problem)
-
-    def _encoder(self) -> tuple[Network, float] | None:
-        features = self.params.features
-        encoder = self.model.networks.get("group_encoder")
-        return (encoder, features.encoder_weight) if features.encoder and encoder is not None else None
-
-    def _reconstruct(self, aligned: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """DUS-Net distance of every point to the reconstructed anomaly-free shape (cloud units), and the missing
-        material evidence of reconstructed points no scan point is near (mapped onto the rim points)."""
-        recon, networks, frame = self.params.reconstruction, self.model.networks, self.model.frame
-        if not self.reconstruction_active() or frame is None:
-            zeros = aligned.new_zeros(aligned.shape[0])
-            return zeros, zeros
-        normalized = frame.normalize(aligned)
-        down_net = identity_down_net if recon.down_net == "identity" else networks["down_net"]
-        shapes = {"groups": recon.groups, "group_size": recon.group_size}
-        if recon.mode == "masked":
-            masking = MaskingParams.of(recon)
-            masked = masked_reconstruct(normalized, down_net, networks["up_net"], masking=masking, **shapes)
-            distance, dense = masked.scores * frame.scale, frame.denormalize(masked.dense)
-        else:
-            result = reconstruct(normalized, down_net, networks["up_net"], **shapes)
-            distance = reconstruction_scores(normalized, result.dense, k=recon.score_k) * frame.scale
-            dense = frame.denormalize(result.dense)
-        missing = find_missing_regions(
-            aligned, dense, radius=recon.missing_radius_voxels * self.voxel, min_cluster_points=recon.missing_min_points
-        )
-        return distance, missing.scores
 
     def reconstruction_active(self) -> bool:
         """Whether this recipe scores with the DUS-Net (enabled, trained and shipped)."""
-        networks = self.model.networks
-        return (
-            self.params.reconstruction.enabled
-            and self.model.frame is not None
-            and "down_net" in networks
-            and "up_net" in networks
-        )
+        return reconstruction_active(self.model)
 
     def branch_scores(self, analysis: Analysis) -> dict[str, torch.Tensor]:
-        """Each active branch's point scores (P,) over its normal scale: the fusion's input columns.
-
-        The continuous branches (feature, deviation, reconstruction) are averaged over ``smoothing_k`` neighbours
-        to damp sampling noise; ``missing`` is not (it is already denoised by its clustering and sits on a thin
-        rim that averaging would dilute). ``missing`` is the stronger of the template's and the reconstruction's
-        evidence of absent material.
-        """
-        scales = self.regime(analysis).scales
-        continuous = {"feature": analysis.feature / scales.feature}
-        missing = []
-        if self.params.deviation.enabled:
-            continuous["deviation"] = analysis.deviation / scales.deviation
-            missing.append(analysis.missing / scales.missing)
-        if self.reconstruction_active():
-            continuous["reconstruction"] = analysis.reconstruction / scales.reconstruction
-            missing.append(analysis.recon_missing / scales.recon_missing)
-        nbr = analysis.neighbors[:, : self.params.scoring.smoothing_k]
-        branches = {name: values[nbr].mean(dim=1) for name, values in continuous.items()}
-        if missing:
-            branches["missing"] = torch.stack(missing).amax(dim=0)
-        return branches
+        """Each active branch's point scores (P,) over its normal scale: the fusion's input columns
+        (:func:`edge.stages.fusion.branch_scores`)."""
+        return branch_scores(analysis, self.model)
 
     def fuse(self, analysis: Analysis) -> FusedScores:
-        """Stage 7: branch scores fused into one point score, then spread over the defect area.
-
-        With ``scoring.fusion: model`` the recipe's trained fusion (One-Class SVM over the branch vectors by
-        default) scores every point; ``sum``/``max`` (or a recipe without a trained fusion) combine the scaled
-        branches directly. Point scores are then dilated (neighbourhood maximum) so the whole defect area, not
-        only its peak, scores high; the object score is taken before dilation.
-        """
-        branches = self.branch_scores(analysis)
-        fusion = self.regime(analysis).fusion
-        if self.params.scoring.fusion == "model" and fusion is not None:
-            absent = [b for b in fusion.branches if b not in branches]
-            if absent:
-                raise InspectionError(f"the recipe's fusion needs the branch(es) {', '.join(absent)}, which are disabled")
-            fused = fusion.score(torch.stack([branches[b] for b in fusion.branches], dim=1)).to(torch.float32)
-        else:
-            stacked = torch.stack(list(branches.values()), dim=1)
-            fused = stacked.sum(dim=1) if self.params.scoring.fusion != "max" else stacked.amax(dim=1)
-        if "missing" in branches and len(branches) > 1:
-            others = torch.stack([v for k, v in branches.items() if k != "missing"], dim=1).amax(dim=1)
-            missing = branches["missing"] > others
-        else:
-            missing = torch.zeros_like(fused, dtype=torch.bool)
-        if not self.params.scoring.dilate:
-            return FusedScores(point=fused, object_basis=fused, missing=missing)
-        nbr = analysis.neighbors[:, : self.params.scoring.smoothing_k]
-        spread, source = fused[nbr].max(dim=1)
-        return FusedScores(point=spread, object_basis=fused, missing=missing[nbr.gather(1, source.unsqueeze(1)).squeeze(1)])
+        """Stage 6: branch scores fused into one point score, then spread over the defect area
+        (:func:`edge.stages.fusion.fuse`)."""
+        return fuse(analysis, self.model)
 
     def regime(self, analysis: Analysis) -> Regime:
-        """The scales, fusion and calibration that score ``analysis``: the recipe's single-view model for a single
-        view when it has one (:class:`edge.recipe.ViewRegime`), else the full-scan model."""
-        view = self.model.view
-        if analysis.partial and view is not None:
-            return Regime(view.scales, view.fusion, view.calibration)
-        return Regime(self.model.scales, self.model.fusion, self.model.calibration)
+        """The scales, fusion and calibration that score ``analysis`` (:func:`edge.stages.fusion.regime`)."""
+        return regime(analysis, self.model)
 
     def with_fusion(self, fusion: FusionModel | None, calibration: Calibration | None) -> "Inspector":
         """This inspector with another fusion and calibration (the evaluation's ablation variants); the rest is
@@ -349,34 +199,15 @@ class Inspector:
 
     def object_score(self, fused: FusedScores) -> float:
         """Robust maximum: the mean of the ``object_top_k`` highest fused point scores (before dilation)."""
-        k = min(self.params.scoring.object_top_k, fused.object_basis.shape[0])
-        return float(torch.topk(fused.object_basis, k).values.mean())
+        return object_score(fused, self.params)
 
-    def _decide(self, analysis: Analysis, fused_scores: FusedScores, point_scores: bool) -> Verdict:
-        raw = self.object_score(fused_scores)
-        fused = fused_scores.point
-        calibration = self.regime(analysis).calibration
-        if calibration is None:
-            return Verdict(Decision.ERROR, float("nan"), raw, reason="recipe is not calibrated")
-        score = float(calibration.normalize(raw))
-        anomalous = is_anomalous(score, self.sensitivity)
-        regions = []
-        if anomalous:
-            hot = fused >= calibration.threshold
-            scoring = self.params.scoring
-            radius = scoring.region_radius_voxels * self.voxel
-            pts, sc, miss = analysis.pre.points[hot], calibration.normalize(fused[hot]), fused_scores.missing[hot]
-            details = {"merge_gap": scoring.region_merge_voxels * self.voxel,
-                       "severity": calibration.severity(fused[hot]), "deviation": analysis.deviation[hot]}
-            regions = extract_regions(pts, sc, miss, radius=radius, min_points=scoring.min_region_points, **details)
-            if not regions:
-                regions = extract_regions(pts, sc, miss, radius=radius, min_points=1, **details)
-        per_point = None
-        if point_scores:
-            per_point = analysis.pre.lift(calibration.normalize(fused, clip=False)).cpu().numpy()
-        return Verdict(
-            Decision.FAIL if anomalous else Decision.PASS, score, raw, regions=regions, point_scores=per_point,
-            sensitivity=self.sensitivity, severity=float(calibration.severity(raw)),
+
+def _require_match(fit: TemplateFit, min_fitness: float) -> None:
+    """InspectionError when too few of the scan's points lie near the template to judge it against the template."""
+    if fit.fitness < min_fitness:
+        raise InspectionError(
+            f"scan does not match the template ({fit.fitness:.0%} of its points lie near it, need "
+            f"{min_fitness:.0%}): wrong part, wrong recipe or pose outside the fixture's range"
         )
 
 
