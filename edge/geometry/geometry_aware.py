@@ -54,12 +54,9 @@ def geometry_aware_sampling(
     change = geometry_change(points, normals, k=k, neighbors=neighbors)
     ranked = torch.argsort(change, descending=True, stable=True)
     sensitive = ranked[: int((change > tau).sum())]
-    if sensitive.numel() >= num_samples:
-        return sensitive[farthest_point_sampling(points[sensitive], num_samples, start=0)]
     if sensitive.numel() == 0:
         return farthest_point_sampling(points, num_samples, start=int(ranked[0]))
-    rest = farthest_point_sampling(points, num_samples - sensitive.numel(), seed_indices=sensitive)
-    return torch.cat([sensitive, rest])
+    return _spread(points, sensitive, num_samples)
 
 
 def gps(
@@ -84,6 +81,12 @@ def gps(
         raise ValueError(f"gps: rank_fraction must be in (0, 1], got {rank_fraction}")
     change = geometry_change(points, normals, k=k, neighbors=neighbors)
     candidates = torch.argsort(change, descending=True, stable=True)[: max(1, int(rank_fraction * n))]
+    return _spread(points, candidates, num_samples)
+
+
+def _spread(points: torch.Tensor, candidates: torch.Tensor, num_samples: int) -> torch.Tensor:
+    """``num_samples`` indices from the non-empty ``candidates`` (largest change first): FPS among them, started at
+    the first, when they are enough; else all of them, with FPS over the whole cloud continued from them."""
     if candidates.numel() >= num_samples:
         return candidates[farthest_point_sampling(points[candidates], num_samples, start=0)]
     rest = farthest_point_sampling(points, num_samples - candidates.numel(), seed_indices=candidates)
