@@ -44,7 +44,7 @@ from edge.stages.analysis import Analysis
 from edge.stages.decision import decide, object_score
 from edge.stages.features import score_features
 from edge.stages.fusion import FusedScores, Regime, branch_scores, fuse, regime
-from edge.stages.preprocess import prepare, template_size
+from edge.stages.preprocess import prepare, robust_template_size
 from edge.stages.reconstruction import reconstruction_active, score_reconstruction
 from edge.stages.registration import register
 from edge.stages.template_fit import TemplateFit, refine_deviation
@@ -76,7 +76,7 @@ class Inspector:
         self.bundle_sha256 = bundle_sha256
         self.backend_report: list[str] = []
         self.sensitivity = model.params.scoring.sensitivity
-        self._template_size = template_size(self.model)
+        self._template_size = robust_template_size(self.model)
 
     def set_sensitivity(self, sensitivity: float) -> None:
         """Change the run-time sensitivity in (0, 1) (FAIL at calibrated score >= 1 - sensitivity); no reload."""

@@ -21,7 +21,7 @@ from edge.units import SIZE_SAMPLE, robust_size, unit_mismatch
 
 def prepare(points: torch.Tensor, model: RecipeModel, timer: StageTimer, *, template_size: float | None) -> Preprocessed:
     """The processing cloud of ``points`` (N, 3) (timed as ``preprocess``); InspectionError when the scan is in
-    other units than the template (``template_size``, see :func:`template_size`) or too small to score."""
+    other units than the template (``template_size``, see :func:`robust_template_size`) or too small to score."""
     check_units(points, template_size)
     with timer.stage("preprocess"):
         pre = preprocess(points, model.params.preprocess)
@@ -31,7 +31,7 @@ def prepare(points: torch.Tensor, model: RecipeModel, timer: StageTimer, *, temp
     return pre
 
 
-def template_size(model: RecipeModel) -> float | None:
+def robust_template_size(model: RecipeModel) -> float | None:
     """The template's robust size (:func:`edge.units.robust_size`), None for a template too small to measure."""
     if model.template.shape[0] < 2:
         return None
