@@ -91,9 +91,42 @@ def radius_knn(
     if radius <= 0 or max_nn < 1:
         raise ValueError(f"radius_knn: radius and max_nn must be positive, got {radius} and {max_nn}")
     available = ref.shape[0] - int(exclude_self)
-    dist, idx = _search(query, ref, min(max_nn, available), float(radius), exclude_self, max_bytes)
-    if dist.shape[1] < max_nn:
-        pad = max_nn - dist.shape[1]
+    return _pad(*_search(query, ref, min(max_nn, available), float(radius), exclude_self, max_bytes), max_nn)
+
+
+def knn_and_radius_knn(
+    points: torch.Tensor, k: int, radius: float, max_nn: int, *, max_bytes: int = DEFAULT_MAX_BYTES
+) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+    """``knn(points, points, k)`` and ``radius_knn(points, points, radius, max_nn, exclude_self=True)``, bit-identical
+    to the two calls.
+
+    On the CPU one k-d tree and the hybrid search's query serve both: the search's raw answer holds each point
+    itself and then its nearest others, so a row's k nearest are its first k hits whenever the (k + 1)-th hit lies
+    within the radius and the first k + 1 distances strictly increase (no tie that another query could order or
+    cut differently). Only the rows where that fails are queried again, as :func:`knn` queries them.
+    """
+    _check_shapes(points, points)
+    n = points.shape[0]
+    wanted = min(max_nn, n - 1) + 1
+    if points.device.type != "cpu" or not 0 < k < wanted or radius <= 0:
+        return knn(points, points, k, max_bytes=max_bytes), radius_knn(
+            points, points, radius, max_nn, exclude_self=True, max_bytes=max_bytes
+        )
+    p64 = points.detach().double().numpy()
+    tree = cKDTree(p64)
+    d, i = _tree_query(tree, p64, wanted, float(radius))
+    near = _pad(*_finish(points, points, d, i, wanted - 1, float(radius), True), max_nn)
+    head_d, head_i = d[:, :k].copy(), i[:, :k].copy()
+    again = ~(np.isfinite(d[:, k]) & np.all(d[:, 1 : k + 1] > d[:, :k], axis=1))
+    if again.any():
+        head_d[again], head_i[again] = _tree_query(tree, p64[again], k, None)
+    return _finish(points, points, head_d, head_i, k, None, False), near
+
+
+def _pad(dist: torch.Tensor, idx: torch.Tensor, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Distances and indices (M, <= width) padded with ``inf`` and -1 to ``width`` columns."""
+    if dist.shape[1] < width:
+        pad = width - dist.shape[1]
         dist = torch.cat([dist, dist.new_full((dist.shape[0], pad), math.inf)], dim=1)
         idx = torch.cat([idx, idx.new_full((idx.shape[0], pad), -1)], dim=1)
     return dist, idx
@@ -140,16 +173,35 @@ def _kdtree_search(
     ref64 = ref.detach().double().numpy()
     tree = cKDTree(ref64)
     q64 = ref64 if exclude_self else query.detach().double().numpy()
-    wanted = k + int(exclude_self)
+    d, i = _tree_query(tree, q64, k + int(exclude_self), radius)
+    return _finish(query, ref, d, i, k, radius, exclude_self)
+
+
+def _tree_query(tree: cKDTree, q64: np.ndarray, wanted: int, radius: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """The raw cKDTree answer (M, wanted): float64 distances (inf where none) and indices, nearest first."""
     bound = math.inf if radius is None else radius
     d, i = tree.query(q64, wanted, distance_upper_bound=bound, workers=max(1, torch.get_num_threads()))
-    d = np.asarray(d, dtype=np.float64).reshape(m, wanted)
-    i = np.asarray(i, dtype=np.int64).reshape(m, wanted)
+    m = q64.shape[0]
+    return np.asarray(d, dtype=np.float64).reshape(m, wanted), np.asarray(i, dtype=np.int64).reshape(m, wanted)
+
+
+def _finish(
+    query: torch.Tensor, ref: torch.Tensor, d: np.ndarray, i: np.ndarray, k: int, radius: float | None,
+    exclude_self: bool,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`_kdtree_search`'s result from the raw answer ``d``, ``i`` (M, k + exclude_self): the own index
+    dropped (from the first column when every row has itself there, the common case, without a boolean gather),
+    misses and hits outside ``radius`` set to -1, distances recomputed in the query dtype."""
+    m = d.shape[0]
     if exclude_self:
-        drop = i == np.arange(m)[:, None]
-        drop[~drop.any(axis=1), -1] = True
-        keep = ~drop
-        d, i = d[keep].reshape(m, k), i[keep].reshape(m, k)
+        own = np.arange(m)
+        if np.array_equal(i[:, 0], own):
+            d, i = d[:, 1:], i[:, 1:]
+        else:
+            drop = i == own[:, None]
+            drop[~drop.any(axis=1), -1] = True
+            keep = ~drop
+            d, i = d[keep].reshape(m, k), i[keep].reshape(m, k)
     found = np.isfinite(d)
     if radius is not None:
         found &= d < radius

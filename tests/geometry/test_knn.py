@@ -10,7 +10,7 @@ import pytest
 import torch
 from scipy.spatial import cKDTree
 
-from edge.geometry.knn import _grid_search, knn, radius_knn
+from edge.geometry.knn import _grid_search, knn, knn_and_radius_knn, radius_knn
 from tests.geometry.conftest import torus
 
 
@@ -132,3 +132,40 @@ def test_brute_force_single_nearest_neighbour_equals_kdtree() -> None:
     expected, expected_idx = cKDTree(ref.double().numpy()).query(query.double().numpy(), 1)
     np.testing.assert_allclose(dist[:, 0].double().numpy(), expected**2, rtol=1e-5, atol=1e-6)
     assert (idx[:, 0].numpy() == expected_idx).mean() > 0.999
+
+
+def assert_equals_the_two_searches(points: torch.Tensor, k: int, radius: float, max_nn: int) -> None:
+    (dist, idx), (near_d, near_i) = knn_and_radius_knn(points, k, radius, max_nn)
+    expected_dist, expected_idx = knn(points, points, k)
+    expected_near_d, expected_near_i = radius_knn(points, points, radius, max_nn, exclude_self=True)
+    assert torch.equal(idx, expected_idx) and torch.equal(dist, expected_dist)
+    assert torch.equal(near_i, expected_near_i) and torch.equal(near_d, expected_near_d)
+
+
+def test_knn_and_radius_knn_on_a_surface_equals_the_two_searches() -> None:
+    points, _ = torus(8000)
+    assert_equals_the_two_searches(points, 17, 4.0, 47)
+
+
+def test_knn_and_radius_knn_on_a_lattice_full_of_ties_equals_the_two_searches() -> None:
+    axis = torch.arange(12, dtype=torch.float32)
+    lattice = torch.cartesian_prod(axis, axis, axis[:4])
+    assert_equals_the_two_searches(lattice, 9, 2.5, 40)
+
+
+def test_knn_and_radius_knn_where_few_points_lie_within_the_radius_equals_the_two_searches() -> None:
+    dense = torch.randn(3000, 3)
+    sparse = torch.rand(300, 3) * 200
+    assert_equals_the_two_searches(torch.cat([dense, sparse]), 12, 0.5, 30)
+
+
+def test_knn_and_radius_knn_with_duplicate_points_equals_the_two_searches() -> None:
+    base, _ = torus(3000)
+    points = torch.cat([base, base[:10].repeat(20, 1)])
+    assert_equals_the_two_searches(points, 17, 3.0, 47)
+
+
+def test_knn_and_radius_knn_with_k_beyond_the_radius_search_equals_the_two_searches() -> None:
+    points, _ = torus(2000)
+    assert_equals_the_two_searches(points, 20, 3.0, 10)
+    assert_equals_the_two_searches(points[:5], 5, 3.0, 47)
