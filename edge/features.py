@@ -17,7 +17,7 @@ from edge.geometry.agcs import agcs
 from edge.geometry.fpfh import fpfh_multiscale
 from edge.geometry.geometry_aware import gps
 from edge.geometry.grouping import group_points
-from edge.geometry.knn import knn
+from edge.geometry.knn import knn, knn_and_radius_knn
 from edge.geometry.normals import estimate_normals
 from edge.params import FeatureParams
 from edge.scoring.group_features import encode_groups
@@ -49,12 +49,27 @@ def neighbour_count(params: FeatureParams) -> int:
     return max(params.normals_k, params.variation_k + 1)
 
 
+def neighbour_searches(
+    points: torch.Tensor, params: FeatureParams, voxel_size: float, k: int
+) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor] | None]:
+    """The two searches of :func:`describe`: the ``k`` nearest points of each point (P, k), itself first, and the
+    FPFH's hybrid search (None where the FPFH needs none), from one k-d tree query on the CPU
+    (:func:`edge.geometry.knn.knn_and_radius_knn`)."""
+    if points.shape[0] < 2 or params.fpfh_max_nn < 2:
+        return knn(points, points, k)[1], None
+    (_, neighbors), search = knn_and_radius_knn(
+        points, k, max(fpfh_radii(params, voxel_size)), params.fpfh_max_nn - 1
+    )
+    return neighbors, search
+
+
 def describe(
     points: torch.Tensor,
     params: FeatureParams,
     voxel_size: float,
     *,
     neighbors: torch.Tensor | None = None,
+    fpfh_search: tuple[torch.Tensor, torch.Tensor] | None = None,
     encoder: tuple[Callable[[torch.Tensor], torch.Tensor], float] | None = None,
 ) -> Descriptors:
     """Normals, multi-scale FPFH and (``agcs`` mode) group descriptors of ``points`` (P, 3), centered by
@@ -62,14 +77,18 @@ def describe(
 
     ``neighbors`` (P, k) are the nearest points of each point, itself first, with k at least
     :func:`neighbour_count`; one search then serves the normals and the AGCS variation (and the caller's
-    smoothing). Computed here when not given. ``encoder`` = (Group3AD group encoder, weight): its features of
-    each group's patch, times the weight, are appended to the group's mean FPFH.
+    smoothing). ``fpfh_search`` is the FPFH's hybrid search (:func:`neighbour_searches` gives both). Computed
+    here when not given. ``encoder`` = (Group3AD group encoder, weight): its features of each group's patch,
+    times the weight, are appended to the group's mean FPFH.
     """
     if neighbors is None:
-        _, neighbors = knn(points, points, min(neighbour_count(params), points.shape[0]))
+        neighbors, fpfh_search = neighbour_searches(
+            points, params, voxel_size, min(neighbour_count(params), points.shape[0])
+        )
     normals = estimate_normals(points, neighbors=neighbors[:, : params.normals_k])
     histograms = fpfh_multiscale(
-        points, normals, radii=fpfh_radii(params, voxel_size), max_nn=params.fpfh_max_nn, dtype=torch.float32
+        points, normals, radii=fpfh_radii(params, voxel_size), max_nn=params.fpfh_max_nn, dtype=torch.float32,
+        search=fpfh_search,
     )
     local = torch.cat(histograms, dim=1) / 100.0
     if params.mode == "baseline":

@@ -54,20 +54,24 @@ def fpfh_multiscale(
     max_nn: int = 100,
     max_bytes: int = DEFAULT_MAX_BYTES,
     dtype: torch.dtype = torch.float64,
+    search: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> list[torch.Tensor]:
     """FPFH (N, 33) at each radius, from one neighbour search at the largest radius.
 
     A hybrid search returns the nearest ``max_nn`` points within its radius, nearest first, so the
     neighbours within a smaller radius are exactly the entries of the larger search closer than it: one
     search and one pass of pair features serve every scale. The neighbours' weighted SPFH sum is one sparse
-    (CSR) matrix product per scale, with no (N, K, 33) gather.
+    (CSR) matrix product per scale, with no (N, K, 33) gather. ``search`` is that search when the caller has it
+    already: ``radius_knn(points, points, max(radii), max_nn - 1, exclude_self=True)``.
     """
     if points.ndim != 2 or points.shape[1] != 3 or normals.shape != points.shape:
         raise ValueError(f"fpfh expects (N, 3) points and normals, got {tuple(points.shape)} and {tuple(normals.shape)}")
     n = points.shape[0]
     if n < 2 or max_nn < 2:
         return [torch.zeros((n, FEATURES), dtype=torch.float32, device=points.device) for _ in radii]
-    search_d2, idx = radius_knn(points, points, max(radii), max_nn - 1, exclude_self=True, max_bytes=max_bytes)
+    if search is None:
+        search = radius_knn(points, points, max(radii), max_nn - 1, exclude_self=True, max_bytes=max_bytes)
+    search_d2, idx = search
     found = idx >= 0
     safe = torch.where(found, idx, torch.arange(n, device=points.device).unsqueeze(1))
     scales = [found & (search_d2 < radius * radius) for radius in radii]

@@ -12,8 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from edge.features import describe, feature_point_scores, neighbour_count
-from edge.geometry.knn import knn
+from edge.features import describe, feature_point_scores, neighbour_count, neighbour_searches
 from edge.recipe import Network, RecipeModel
 from edge.timing import StageTimer
 
@@ -32,8 +31,9 @@ def score_features(aligned: torch.Tensor, model: RecipeModel, bank: torch.Tensor
     params = model.params
     with timer.stage("features"):
         k = min(max(neighbour_count(params.features), params.scoring.smoothing_k), aligned.shape[0])
-        _, neighbors = knn(aligned, aligned, k)
-        descriptors = describe(aligned, params.features, params.preprocess.voxel_size, neighbors=neighbors,
+        voxel = params.preprocess.voxel_size
+        neighbors, fpfh_search = neighbour_searches(aligned, params.features, voxel, k)
+        descriptors = describe(aligned, params.features, voxel, neighbors=neighbors, fpfh_search=fpfh_search,
                                encoder=group_encoder(model))
     with timer.stage("memory_bank"):
         scores = feature_point_scores(aligned, descriptors, bank)
