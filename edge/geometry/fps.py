@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import threading
 
+import numpy as np
 import torch
 
 _GRAPH_STEPS = 64
@@ -56,7 +57,7 @@ def farthest_point_sampling(
         out = torch.empty((b, 0), dtype=torch.int64, device=pts.device)
     elif pts.is_cuda and m > 2 * _GRAPH_STEPS and threading.current_thread() is threading.main_thread():
         out = _replay(pts, m, start, seeds)
-    elif not pts.is_cuda:
+    elif not pts.is_cuda and pts.dtype in (torch.float32, torch.float64):
         out = torch.stack([_cpu_steps(pts[i], m, start, None if seeds is None else seeds[i]) for i in range(b)])
     else:
         state = _FpsState(b, n, m, pts.dtype, pts.device)
@@ -125,11 +126,14 @@ def _cpu_steps(points: torch.Tensor, m: int, start: int, seeds: torch.Tensor | N
     """``m`` samples (m,) of one item ``points`` (N, 3) on the CPU, as :class:`_FpsState` picks them.
 
     The CPU needs no fixed shapes or graphs, so each step works on the three contiguous coordinate planes (the
-    (B, N, 3) buffers' strided columns cost several times more per step) and keeps the pick as a Python int. The
-    distances are rounded as in :meth:`_FpsState.advance` (``dx * dx``, then two fused ``addcmul_``), so the picks
-    are the same, ties included.
+    (B, N, 3) buffers' strided columns cost several times more per step) and keeps the pick as a Python int. A
+    step is Python-bound (a few element-wise passes over N points), so it runs on numpy views of the buffers,
+    whose calls cost a fraction of a torch op's dispatch: subtraction, product, minimum and arg-max round (or
+    pick, the first maximum on ties) exactly as torch's. Only the two accumulations stay torch's ``addcmul_``,
+    whose CPU kernel is a fused multiply-add that numpy has no counterpart for; so the distances are rounded as in
+    :meth:`_FpsState.advance` (``dx * dx``, then two fused ``addcmul_``) and the picks are the same, ties included.
     """
-    planes = points.T.contiguous()
+    planes = points.detach().T.contiguous()
     min_dist = torch.full((points.shape[0],), torch.inf, dtype=points.dtype)
     out = torch.empty(m, dtype=torch.int64)
     current = start
@@ -140,18 +144,21 @@ def _cpu_steps(points: torch.Tensor, m: int, start: int, seeds: torch.Tensor | N
             torch.minimum(min_dist, _squared_distances(planes, picked).amin(dim=1), out=min_dist)
         min_dist[seeds] = -1.0
         current = int(torch.argmax(min_dist))
-    scratch = torch.empty_like(min_dist)
+    scratch, delta = torch.empty_like(min_dist), torch.empty_like(min_dist)
+    xs, ys, zs = planes.numpy()
+    dist, square, diff = min_dist.numpy(), scratch.numpy(), delta.numpy()
+    picks = out.numpy()
     for step in range(m):
-        out[step] = current
-        x, y, z = planes[:, current].tolist()
-        torch.sub(planes[0], x, out=scratch)
-        scratch.mul_(scratch)
-        for axis, value in ((1, y), (2, z)):
-            delta = planes[axis] - value
-            scratch.addcmul_(delta, delta)
-        torch.minimum(min_dist, scratch, out=min_dist)
-        min_dist[current] = -1.0
-        current = int(torch.argmax(min_dist))
+        picks[step] = current
+        np.subtract(xs, xs[current], out=square)
+        np.multiply(square, square, out=square)
+        np.subtract(ys, ys[current], out=diff)
+        scratch.addcmul_(delta, delta)
+        np.subtract(zs, zs[current], out=diff)
+        scratch.addcmul_(delta, delta)
+        np.minimum(dist, square, out=dist)
+        dist[current] = -1.0
+        current = int(dist.argmax())
     return out
 
 

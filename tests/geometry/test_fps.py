@@ -83,3 +83,23 @@ def test_cpu_plane_steps_pick_as_the_buffered_steps(dtype: torch.dtype) -> None:
         for _ in range(300):
             state.advance()
         assert torch.equal(_cpu_steps(points, 300, 11, seed), state.out[0])
+
+
+def test_cpu_steps_break_distance_ties_by_the_lowest_index_as_the_buffered_steps() -> None:
+    """On a lattice many points are equally far from the picked set: the numpy arg-max picks the same one."""
+    from edge.geometry.fps import _cpu_steps, _FpsState
+
+    axis = torch.arange(9, dtype=torch.float32)
+    lattice = torch.cartesian_prod(axis, axis, axis[:3]) * 0.1
+    state = _FpsState(1, len(lattice), 120, lattice.dtype, lattice.device)
+    state.load(lattice.unsqueeze(0), 0, None)
+    for _ in range(120):
+        state.advance()
+    assert torch.equal(_cpu_steps(lattice, 120, 0, None), state.out[0])
+
+
+def test_fps_of_half_precision_points_on_the_cpu_picks_distinct_points_from_the_start() -> None:
+    points = torch.randn(500, 3).half()
+    picked = farthest_point_sampling(points, 40, start=3)
+    assert sorted(set(picked.tolist())) == sorted(picked.tolist()) and picked[0] == 3
+    assert torch.equal(picked, farthest_point_sampling(points.unsqueeze(0), 40, start=3)[0])
