@@ -1,7 +1,8 @@
 """Exact k-nearest-neighbour and radius-limited search, one function per query kind for CPU and CUDA.
 
 On CPU the search is scipy's ``cKDTree`` (C++, parallel over ``torch.get_num_threads()`` workers): 5-30x
-faster than any tensor formulation on a few cores. On CUDA, frames up to ``_GPU_BRUTE_FORCE_PAIRS`` query x ref
+faster than any tensor formulation on a few cores; the trees of the last few reference clouds are kept and reused
+for bit-identical coordinates. On CUDA, frames up to ``_GPU_BRUTE_FORCE_PAIRS`` query x ref
 pairs use chunked brute force (matrix products and top-k, no host synchronisation) and larger ones the uniform
 grid below, in torch. All return the same thing: squared distances recomputed from the coordinates in the query
 dtype, nearest first.
@@ -27,6 +28,7 @@ certifies every query at once: one host synchronisation per search.
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 import torch
@@ -44,6 +46,10 @@ _SAMPLE_QUERIES = 256
 _CELL_QUANTILE = 0.9
 _GRID_LEVELS = 3
 _CERTIFY_MARGIN = 1.0 - 1e-5  # absorbs float rounding of the guaranteed radius
+_TREE_CACHE = 16
+_TREES: list[tuple[np.ndarray, cKDTree]] = []
+"""The most recently used k-d trees with their float64 coordinates, most recent last (:func:`_tree`)."""
+_TREES_LOCK = threading.Lock()
 
 
 def knn(
@@ -112,8 +118,7 @@ def knn_and_radius_knn(
         return knn(points, points, k, max_bytes=max_bytes), radius_knn(
             points, points, radius, max_nn, exclude_self=True, max_bytes=max_bytes
         )
-    p64 = points.detach().double().numpy()
-    tree = cKDTree(p64)
+    tree, p64 = _tree(points)
     d, i = _tree_query(tree, p64, wanted, float(radius))
     near = _pad(*_finish(points, points, d, i, wanted - 1, float(radius), True), max_nn)
     head_d, head_i = d[:, :k].copy(), i[:, :k].copy()
@@ -170,11 +175,31 @@ def _kdtree_search(
     m = query.shape[0]
     if m == 0 or k == 0:
         return query.new_empty((m, k)), torch.empty((m, k), dtype=torch.int64)
-    ref64 = ref.detach().double().numpy()
-    tree = cKDTree(ref64)
+    tree, ref64 = _tree(ref)
     q64 = ref64 if exclude_self else query.detach().double().numpy()
     d, i = _tree_query(tree, q64, k + int(exclude_self), radius)
     return _finish(query, ref, d, i, k, radius, exclude_self)
+
+
+def _tree(ref: torch.Tensor) -> tuple[cKDTree, np.ndarray]:
+    """A k-d tree of ``ref`` (N, 3) and its float64 coordinates (owned by the tree, never written).
+
+    One frame searches the same clouds several times (the scan, each ICP target, the template of every frame),
+    so the last ``_TREE_CACHE`` trees are kept with their coordinates. A tree is reused only when its coordinates
+    are bit for bit those of ``ref``: the build is deterministic, so that tree is the one a new build would give.
+    """
+    ref64 = ref.detach().to(torch.float64, memory_format=torch.contiguous_format, copy=True).numpy()
+    bits = ref64.view(np.int64)
+    with _TREES_LOCK:
+        for position, (data, tree) in enumerate(_TREES):
+            if data.shape == ref64.shape and np.array_equal(data.view(np.int64), bits):
+                _TREES.append(_TREES.pop(position))
+                return tree, data
+    tree = cKDTree(ref64)
+    with _TREES_LOCK:
+        _TREES.append((ref64, tree))
+        del _TREES[:-_TREE_CACHE]
+    return tree, ref64
 
 
 def _tree_query(tree: cKDTree, q64: np.ndarray, wanted: int, radius: float | None) -> tuple[np.ndarray, np.ndarray]:

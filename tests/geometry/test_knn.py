@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -169,3 +170,39 @@ def test_knn_and_radius_knn_with_k_beyond_the_radius_search_equals_the_two_searc
     points, _ = torus(2000)
     assert_equals_the_two_searches(points, 20, 3.0, 10)
     assert_equals_the_two_searches(points[:5], 5, 3.0, 47)
+
+
+def test_knn_reuses_the_k_d_tree_of_the_same_coordinates(monkeypatch: pytest.MonkeyPatch) -> None:
+    import edge.geometry.knn as knn_module
+
+    builds = []
+    monkeypatch.setattr(knn_module, "cKDTree", lambda data: builds.append(len(data)) or cKDTree(data))
+    monkeypatch.setattr(knn_module, "_TREES", [])
+    ref, _ = torus(3000, seed=5)
+    knn(torch.randn(100, 3) * 30, ref, 4)
+    _, idx = knn(ref.clone(), ref.clone(), 4)
+    assert builds == [3000]
+    assert torch.equal(idx, torch.from_numpy(cKDTree(ref.double().numpy()).query(ref.double().numpy(), 4)[1]))
+
+
+def test_knn_after_an_in_place_change_of_the_reference_searches_the_new_coordinates() -> None:
+    ref, _ = torus(3000, seed=6)
+    query = torus(500, seed=7)[0]
+    knn(query, ref, 3)
+    ref[:1500] += 0.25
+    ref[0, 0] = torch.nextafter(ref[0, 0], torch.tensor(math.inf))
+    _, idx = knn(query, ref, 3)
+    _, expected = cKDTree(ref.double().numpy()).query(query.double().numpy(), 3)
+    assert torch.equal(idx, torch.from_numpy(expected))
+
+
+def test_knn_keeps_only_the_most_recent_trees(monkeypatch: pytest.MonkeyPatch) -> None:
+    import edge.geometry.knn as knn_module
+
+    monkeypatch.setattr(knn_module, "_TREES", [])
+    clouds = [torch.randn(50, 3) for _ in range(knn_module._TREE_CACHE + 3)]
+    for cloud in clouds:
+        knn(cloud, cloud, 2)
+    kept = [data for data, _ in knn_module._TREES]
+    assert len(kept) == knn_module._TREE_CACHE
+    assert np.array_equal(kept[-1], clouds[-1].double().numpy())
