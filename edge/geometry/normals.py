@@ -210,15 +210,19 @@ def _propagate_by_sweeps(
 def _propagate_by_levels(points: torch.Tensor, normals: torch.Tensor, neighbors: torch.Tensor) -> torch.Tensor:
     """:func:`propagate_orientation` on CPU: one multi-source breadth-first search (a virtual root joined to
     every component's seed) gives each point's round; each round's signs then follow from the votes of the
-    round before over the edges between them."""
+    round before over the edges between them.
+
+    The symmetrised graph is the k-NN graph plus its transpose, rows sorted (self-loops and doubled edges change no
+    component or level). The voting edges are the listed and the reversed k-NN edges, in that order, that lead one
+    level on (never a self-loop); each round's votes are summed per target in that order, as one ``bincount``
+    over all points would (compact bins, same additions, same roundings)."""
     n, k = neighbors.shape
     pts = points.detach().numpy()
     nrm = normals.detach().numpy()
-    src = np.repeat(np.arange(n), k)
-    dst = neighbors.reshape(-1).numpy()
-    keep = src != dst
-    src, dst = np.concatenate([src[keep], dst[keep]]), np.concatenate([dst[keep], src[keep]])
-    graph = sparse.csr_matrix((np.ones(src.size, dtype=np.int8), (src, dst)), shape=(n, n))
+    listed = neighbors.reshape(-1).numpy()
+    own = sparse.csr_matrix((np.ones(n * k, dtype=np.int8), listed, np.arange(0, n * k + 1, k)), shape=(n, n))
+    own.sort_indices()
+    graph = (own + own.T.tocsr()).tocsr()
     _, component = csgraph.connected_components(graph, directed=False)
     outward = ((pts - pts.mean(axis=0, keepdims=True)) ** 2).sum(axis=1)
     order = np.lexsort((np.arange(n), -outward, component))
@@ -233,17 +237,34 @@ def _propagate_by_levels(points: torch.Tensor, normals: torch.Tensor, neighbors:
     sign = np.ones(n, dtype=nrm.dtype)
     away = pts[seeds] - pts.mean(axis=0, keepdims=True)
     sign[seeds] = np.where((nrm[seeds] * away).sum(axis=1) < 0, -1.0, 1.0)
-    forward = level[dst] == level[src] + 1
-    src, dst = src[forward], dst[forward]
-    by_level = np.argsort(level[dst], kind="stable")
+    lister = np.repeat(np.arange(n), k)
+    lister_level, listed_level = level[lister], level[listed]
+    ahead, behind = listed_level == lister_level + 1, lister_level == listed_level + 1
+    src = np.concatenate([lister[ahead], listed[behind]])
+    dst = np.concatenate([listed[ahead], lister[behind]])
+    by_level = _stable_order(level[dst])
     src, dst = src[by_level], dst[by_level]
     agreement = (nrm[src] * nrm[dst]).sum(axis=1)
-    bounds = np.searchsorted(level[dst], np.arange(2, int(level.max()) + 2))
-    for lo, hi in zip(bounds[:-1], bounds[1:]):
-        vote = np.bincount(dst[lo:hi], weights=sign[src[lo:hi]] * agreement[lo:hi], minlength=n)
-        targets = np.unique(dst[lo:hi])
-        sign[targets] = np.where(vote[targets] < 0, -1.0, 1.0)
+    targets = np.flatnonzero(np.bincount(dst, minlength=n))
+    targets = targets[_stable_order(level[targets])]
+    slot = np.empty(n, dtype=np.int64)
+    slot[targets] = np.arange(targets.size)
+    bin_of = slot[dst]
+    rounds = np.arange(2, int(level.max()) + 2)
+    bounds = np.searchsorted(level[dst], rounds)
+    target_bounds = np.searchsorted(level[targets], rounds)
+    for lo, hi, t_lo, t_hi in zip(bounds[:-1], bounds[1:], target_bounds[:-1], target_bounds[1:]):
+        vote = np.bincount(bin_of[lo:hi] - t_lo, weights=sign[src[lo:hi]] * agreement[lo:hi], minlength=t_hi - t_lo)
+        sign[targets[t_lo:t_hi]] = np.where(vote < 0, -1.0, 1.0)
     return normals * torch.from_numpy(sign).to(normals.dtype).unsqueeze(1)
+
+
+def _stable_order(keys: np.ndarray) -> np.ndarray:
+    """``np.argsort(keys, kind="stable")`` of non-negative int64 keys, as a radix sort of int16 keys when they fit
+    (numpy's stable sort of 16-bit integers; the permutation of a stable sort does not depend on the algorithm)."""
+    if keys.size and keys.min() >= 0 and keys.max() < 1 << 15:
+        keys = keys.astype(np.int16)
+    return np.argsort(keys, kind="stable")
 
 
 def orient_consistently(normals: torch.Tensor, neighbors: torch.Tensor, iterations: int = 8) -> torch.Tensor:

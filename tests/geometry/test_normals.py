@@ -83,3 +83,66 @@ def test_consistent_orientation_equals_recomputing_the_agreements(torus_cloud) -
             break
         expected = torch.where((agreement < 0).unsqueeze(1), -expected, expected)
     assert torch.equal(orient_consistently(flipped, neighbors, 8), expected)
+
+
+def reference_level_sweep(points: torch.Tensor, normals: torch.Tensor, neighbors: torch.Tensor) -> torch.Tensor:
+    """The textbook level sweep: a symmetrised COO graph, a stable int64 sort of the edges by level and one vote
+    ``bincount`` over all points per level."""
+    from scipy import sparse
+    from scipy.sparse import csgraph
+
+    n, k = neighbors.shape
+    pts, nrm = points.numpy(), normals.numpy()
+    src, dst = np.repeat(np.arange(n), k), neighbors.reshape(-1).numpy()
+    keep = src != dst
+    src, dst = np.concatenate([src[keep], dst[keep]]), np.concatenate([dst[keep], src[keep]])
+    graph = sparse.csr_matrix((np.ones(src.size, dtype=np.int8), (src, dst)), shape=(n, n))
+    _, component = csgraph.connected_components(graph, directed=False)
+    outward = ((pts - pts.mean(axis=0, keepdims=True)) ** 2).sum(axis=1)
+    order = np.lexsort((np.arange(n), -outward, component))
+    seeds = order[np.concatenate([[True], component[order[1:]] != component[order[:-1]]])]
+    root = sparse.csr_matrix((np.ones(seeds.size, dtype=np.int8), (np.zeros(seeds.size, dtype=np.int64), seeds)),
+                             shape=(1, n + 1))
+    rooted = sparse.vstack([sparse.hstack([graph, sparse.csr_matrix((n, 1), dtype=np.int8)]), root]).tocsr()
+    level = csgraph.shortest_path(rooted, directed=True, unweighted=True, indices=n)[:n].astype(np.int64)
+    sign = np.ones(n, dtype=nrm.dtype)
+    sign[seeds] = np.where((nrm[seeds] * (pts[seeds] - pts.mean(axis=0, keepdims=True))).sum(axis=1) < 0, -1.0, 1.0)
+    forward = level[dst] == level[src] + 1
+    src, dst = src[forward], dst[forward]
+    by_level = np.argsort(level[dst], kind="stable")
+    src, dst = src[by_level], dst[by_level]
+    agreement = (nrm[src] * nrm[dst]).sum(axis=1)
+    bounds = np.searchsorted(level[dst], np.arange(2, int(level.max()) + 2))
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        vote = np.bincount(dst[lo:hi], weights=sign[src[lo:hi]] * agreement[lo:hi], minlength=n)
+        targets = np.unique(dst[lo:hi])
+        sign[targets] = np.where(vote[targets] < 0, -1.0, 1.0)
+    return normals * torch.from_numpy(sign).unsqueeze(1)
+
+
+def test_cpu_level_sweep_orients_as_the_textbook_level_sweep_on_several_components() -> None:
+    first, _ = torus(4000)
+    second, _ = torus(1500, seed=3, big=8.0, small=3.0)
+    noise = torch.randn(300, 3) * 40
+    points = torch.cat([first, second + torch.tensor([200.0, 0.0, 0.0]), noise])
+    _, neighbors = knn(points, points, 16)
+    unoriented = local_pca(points, neighbors)[1][:, :, 0].float()
+    assert torch.equal(_propagate_by_levels(points, unoriented, neighbors),
+                       reference_level_sweep(points, unoriented, neighbors))
+
+
+def test_cpu_level_sweep_with_duplicate_points_orients_as_the_textbook_level_sweep() -> None:
+    base, _ = torus(2000, seed=4)
+    points = torch.cat([base, base[:40].repeat(3, 1)])
+    _, neighbors = knn(points, points, 10)
+    unoriented = local_pca(points, neighbors)[1][:, :, 0].float()
+    assert torch.equal(_propagate_by_levels(points, unoriented, neighbors),
+                       reference_level_sweep(points, unoriented, neighbors))
+
+
+@pytest.mark.parametrize("top", [40, 1 << 15, 1 << 20])
+def test_stable_order_equals_numpy_stable_argsort(top: int) -> None:
+    from edge.geometry.normals import _stable_order
+
+    keys = np.random.default_rng(top).integers(0, top, 5000)
+    assert np.array_equal(_stable_order(keys), np.argsort(keys, kind="stable"))
