@@ -26,6 +26,11 @@ import torch
 
 from edge.geometry.knn import knn
 
+_CPU_DIRECTION_BLOCK = 8
+"""Directions per z-buffer pass on the CPU: a (D, N) float64 pass over a whole candidate sphere is memory-bound
+(tens of MB per intermediate); eight directions at a time stay in cache, about 5x faster at a template of 30k
+points. On CUDA all directions go in one pass (no host round trip per block)."""
+
 
 @dataclass(frozen=True)
 class ViewEstimate:
@@ -77,6 +82,15 @@ def visible_from(
     if not (cell > 0 and depth_tolerance >= 0):
         raise ValueError(f"cell must be positive and depth_tolerance non-negative, got {cell}, {depth_tolerance}")
     dirs = torch.nn.functional.normalize(directions.to(points).double(), dim=1)
+    block = _CPU_DIRECTION_BLOCK if points.device.type == "cpu" else dirs.shape[0]
+    return torch.cat([_visible_block(points, dirs[i:i + block], cell, depth_tolerance, normals, max_slope)
+                      for i in range(0, dirs.shape[0], max(1, block))])
+
+
+def _visible_block(points: torch.Tensor, dirs: torch.Tensor, cell: float, depth_tolerance: float,
+                   normals: torch.Tensor | None, max_slope: float) -> torch.Tensor:
+    """:func:`visible_from` for unit ``dirs`` (D, 3, float64): each direction's z-buffer is independent of the
+    others, so any split of the directions gives the same masks."""
     u, v = _tangent_basis(dirs)
     p = points.double()
     height = dirs @ p.T
@@ -85,8 +99,9 @@ def visible_from(
         cos = (dirs @ normals.double().T).abs().clamp(1e-6, 1.0)
         slope = ((1.0 - cos * cos).sqrt() / cos).clamp(max=max_slope)
         tolerance = tolerance + cell * slope
-    x = torch.floor((u @ p.T - (u @ p.T).amin(dim=1, keepdim=True)) / cell).long()
-    y = torch.floor((v @ p.T - (v @ p.T).amin(dim=1, keepdim=True)) / cell).long()
+    across, along = u @ p.T, v @ p.T
+    x = torch.floor((across - across.amin(dim=1, keepdim=True)) / cell).long()
+    y = torch.floor((along - along.amin(dim=1, keepdim=True)) / cell).long()
     width = int(y.max()) + 1
     rows = int((x.amax(dim=1) + 1).max()) * width
     key = (torch.arange(dirs.shape[0], device=points.device).unsqueeze(1) * rows + x * width + y).reshape(-1)

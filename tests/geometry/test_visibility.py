@@ -35,6 +35,16 @@ def test_a_sphere_seen_from_above_shows_its_upper_half_only() -> None:
     assert not bool(visible[sphere[:, 2] < -3.0].any())
 
 
+def test_visible_from_gives_each_direction_the_mask_it_gives_alone() -> None:
+    points = _ellipsoid(3000)
+    normals = torch.nn.functional.normalize(points / torch.tensor([30.0, 20.0, 12.0]) ** 2, dim=1)
+    dirs = sphere_directions(21)
+    together = visible_from(points, dirs, cell=1.5, depth_tolerance=1.0, normals=normals)
+    alone = torch.cat([visible_from(points, d.unsqueeze(0), cell=1.5, depth_tolerance=1.0, normals=normals)
+                       for d in dirs])
+    assert torch.equal(together, alone)
+
+
 def test_the_viewing_direction_of_a_single_view_is_recovered_from_the_scan() -> None:
     template = _ellipsoid()
     truth = torch.tensor([0.3, -0.5, 0.8])
