@@ -132,12 +132,18 @@ class Inspector:
         ``viewpoint`` (3,) is the scanner's position in the scan's own frame when the scanner knows it (the
         frame header's ``viewpoint``): a single view is then judged on what is visible from there instead of
         on an estimated viewing direction."""
+        return self.examine(cloud, point_scores=point_scores, viewpoint=viewpoint)[0]
+
+    def examine(self, cloud: PointCloud | np.ndarray | torch.Tensor, *, point_scores: bool = False,
+                viewpoint: Sequence[float] | np.ndarray | None = None) -> tuple[Verdict, Analysis | None]:
+        """:meth:`inspect`, with the scan's :class:`Analysis` beside the verdict (None when the scan could not be
+        analysed) for callers that report more than the verdict, such as each branch's own score."""
         timer = StageTimer(self.device)
         try:
             analysis = self.analyze(_as_tensor(cloud, self.device), timer, viewpoint=viewpoint)
         except InspectionError as exc:
-            return Verdict.error(str(exc), timer.as_dict())
-        return self.conclude(analysis, timer, point_scores=point_scores)
+            return Verdict.error(str(exc), timer.as_dict()), None
+        return self.conclude(analysis, timer, point_scores=point_scores), analysis
 
     def conclude(self, analysis: Analysis, timer: StageTimer | None = None, *, point_scores: bool = False) -> Verdict:
         """Stages 6-7 on an analysed scan: fusion, object score, calibration, PASS/FAIL and regions."""
@@ -196,6 +202,14 @@ class Inspector:
         variant.model = replace(self.model, fusion=fusion.to(self.device) if fusion is not None else None,
                                 calibration=calibration)
         return variant
+
+    def branch_object_scores(self, analysis: Analysis) -> dict[str, float]:
+        """Each active branch's own object score: the mean of its ``object_top_k`` highest scaled point scores
+        (:meth:`branch_scores`), as the fused score is taken from the fused points. Which branch separates good
+        from bad scans of a line is read from these."""
+        k = self.params.scoring.object_top_k
+        return {name: float(torch.topk(values, min(k, values.shape[0])).values.mean())
+                for name, values in self.branch_scores(analysis).items()}
 
     def object_score(self, fused: FusedScores) -> float:
         """Robust maximum: the mean of the ``object_top_k`` highest fused point scores (before dilation)."""

@@ -58,6 +58,23 @@ def test_every_file_gets_one_verdict_with_confusion_counts_for_labelled_folders(
     assert report["sensitivity"] == 0.5
 
 
+def test_json_gives_each_scan_its_stage_times_and_branch_scores_and_each_branch_its_o_auroc(trained_bundle, scans):
+    done = pcinspect("test", "--bundle", str(trained_bundle), "--good", str(scans / "good"), "--bad", str(scans / "bad"),
+                     "--json")
+    report = json.loads(done.stdout)
+    for row in report["results"]:
+        assert {"preprocess", "align", "deviation", "features", "total"} <= set(row["stage_ms"])
+        assert {"feature", "deviation"} <= set(row["branches"])
+    branch_auroc = report["summary"]["branch_o_auroc"]
+    assert set(branch_auroc) == set(report["results"][0]["branches"])
+    assert all(0.0 <= v <= 1.0 for v in branch_auroc.values())
+
+
+def test_an_unreadable_scan_has_no_stage_times_or_branch_scores(trained_bundle, scans):
+    report = json.loads(pcinspect("test", "--bundle", str(trained_bundle), str(scans / "unknown"), "--json").stdout)
+    assert report["results"][0]["branches"] == {} and report["results"][0]["stage_ms"] == {}
+
+
 def test_prints_a_table_and_timestamped_progress_lines_when_stdout_is_not_a_terminal(trained_bundle, scans, capsys):
     main(["test", "--bundle", str(trained_bundle), "--good", str(scans / "good")])
     out = capsys.readouterr().out

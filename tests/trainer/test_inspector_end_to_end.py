@@ -179,6 +179,25 @@ def test_bundle_records_the_training_provenance(bundle: Path, trained) -> None:
     assert provenance["fusion"]["reason"].startswith(trained.model.fusion.method)
 
 
+def test_examine_gives_the_verdict_of_inspect_and_the_analysis_behind_it(inspector: Inspector) -> None:
+    points, _ = _scan(np.random.default_rng(202), "bulge")
+    verdict, analysis = inspector.examine(points)
+    assert verdict.raw_score == pytest.approx(inspector.inspect(points).raw_score)
+    assert verdict.raw_score == pytest.approx(inspector.object_score(inspector.fuse(analysis)))
+
+
+def test_examine_of_a_scan_that_cannot_be_analysed_gives_an_error_and_no_analysis(inspector: Inspector) -> None:
+    verdict, analysis = inspector.examine(np.zeros((5, 3), dtype=np.float32))
+    assert verdict.decision is Decision.ERROR and analysis is None
+
+
+def test_a_bulge_stands_out_in_the_deviation_branch_score(inspector: Inspector) -> None:
+    good = inspector.branch_object_scores(inspector.examine(_scan(np.random.default_rng(101))[0])[1])
+    bulge = inspector.branch_object_scores(inspector.examine(_scan(np.random.default_rng(202), "bulge")[0])[1])
+    assert set(good) == set(inspector.branch_scores(inspector.examine(_scan(np.random.default_rng(101))[0])[1]))
+    assert bulge["deviation"] > 2.0 * good["deviation"]
+
+
 def test_tampered_memory_bank_is_refused_naming_the_file(bundle: Path, tmp_path: Path) -> None:
     import shutil
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from rich.console import Console
 
 from edge.params import BASELINE_OVERRIDES
-from trainer.cli.options import add_override_argument, parse_overrides, progress_display, train_options
+from trainer.cli.options import add_override_argument, add_training_arguments, parse_overrides, progress_display, train_options
 from trainer.data import list_classes
 from trainer.evaluate import ablation
 from trainer.evaluate.benchmark import ClassResult, run_class
@@ -34,10 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "feature and reconstruction only, fused without reconstruction, OCSVM and scaled sum "
                         "('fusion': from the recipe's own training) and ('all', the default) trainings of their "
                         "own for AGCS alpha=0, GPS, Group3AD, the identity Down-Net and masked reconstruction")
-    parser.add_argument("--quick", action="store_true",
-                        help="light training for trials (short DUS-Net fine-tune, fewer validation defects, small "
-                        "fusion grid); accuracy is measured without it")
-    parser.add_argument("--target-points", type=int, default=TrainOptions.target_points)
+    add_training_arguments(parser)
     add_override_argument(parser)
     parser.set_defaults(func=run)
 
@@ -71,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
                 m = result.metrics
                 console.print(f"{row:>24.24} {class_name:<12} O-AUROC {m['o_auroc']:.3f}  P-AUROC {m['p_auroc']:.3f}  "
                               f"AU-PRO {m['au_pro']:.3f}  train {result.train_sec:.1f} s  {result.sec_per_cloud:.2f} s/cloud")
-    settings = {"data": str(args.data), "format": args.format, "target_points": args.target_points, **overrides}
+    settings = {"data": str(args.data), "format": args.format, "target_points": args.target_points,
+                "views": options.views, **overrides}
     report = build_report(results, main_row, settings)
     write_report(report, args.out)
     pictures = write_worst_misses(results[main_row], args.out)

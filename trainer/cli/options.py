@@ -45,8 +45,23 @@ def progress_display(console: Console, title: str) -> Iterator[ProgressCallback]
         yield reporter.say
 
 
+def add_training_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--quick``, ``--target-points`` and ``--views``: how `train` and `eval` train a recipe."""
+    parser.add_argument("--quick", action="store_true",
+                        help="light training for trials (short DUS-Net fine-tune, fewer validation defects, small "
+                        "fusion grid); accuracy is measured without it")
+    parser.add_argument("--target-points", type=int, default=TrainOptions.target_points,
+                        help="processing density: the voxel size is chosen so a scan keeps about this many points")
+    parser.add_argument("--views", type=int, default=None, metavar="N",
+                        help="simulated single views per training scan (memory bank and single-view model); 0: no "
+                        f"single-view model (default {TrainOptions.views}, {TrainOptions.quick().views} with --quick)")
+
+
 def train_options(args: argparse.Namespace) -> TrainOptions:
-    """Training options from ``--target-points`` and ``--quick``."""
-    if args.quick:
-        return TrainOptions.quick(target_points=args.target_points)
-    return TrainOptions(target_points=args.target_points)
+    """Training options from ``--target-points``, ``--quick`` and ``--views``."""
+    changes: dict[str, object] = {"target_points": args.target_points}
+    if args.views is not None:
+        if args.views < 0:
+            raise UsageError(f"--views must be 0 or more, got {args.views}")
+        changes["views"] = args.views
+    return TrainOptions.quick(**changes) if args.quick else TrainOptions(**changes)

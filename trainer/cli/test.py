@@ -62,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     elif args.csv:
-        writer = csv.DictWriter(sys.stdout, fieldnames=[f.name for f in dataclasses.fields(FileResult)])
+        columns = [f.name for f in dataclasses.fields(FileResult) if f.name not in ("stage_ms", "branches")]
+        writer = csv.DictWriter(sys.stdout, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(dataclasses.asdict(r) for r in report.results)
     else:
@@ -89,3 +90,5 @@ def _print(report: TestReport, console: Console) -> None:
         console.print(f"good: {s.good_passed} passed, {s.good_failed} failed (false rejects); "
                       f"bad: {s.bad_failed} failed, {s.bad_passed} passed (escapes); "
                       f"{s.labelled_errors} labelled files ERROR; O-AUROC {_number(s.o_auroc)}")
+    if s.branch_o_auroc:
+        console.print("O-AUROC of each branch alone: " + ", ".join(f"{k} {v:.3f}" for k, v in s.branch_o_auroc.items()))

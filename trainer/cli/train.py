@@ -10,9 +10,9 @@ from rich.console import Console
 from rich.table import Table
 
 from edge.inspector import Inspector
-from trainer.cli.options import add_override_argument, parse_overrides, progress_display, train_options
+from trainer.cli.options import add_override_argument, add_training_arguments, parse_overrides, progress_display, train_options
 from trainer.data import load_folder, load_split
-from trainer.fit.recipe import TrainOptions, train_recipe
+from trainer.fit.recipe import train_recipe
 from trainer.fit.save import save_recipe
 from edge.errors import UsageError
 
@@ -26,11 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--class", dest="class_name", help="class to train (its train/ split); not for --format folder")
     parser.add_argument("--recipe", help="recipe name stored in the bundle (default: the class or folder name)")
     parser.add_argument("--out", type=Path, required=True, help="bundle directory to create")
-    parser.add_argument("--quick", action="store_true",
-                        help="light training for trials (short DUS-Net fine-tune, fewer validation defects, small "
-                        "fusion grid); accuracy is measured without it")
-    parser.add_argument("--target-points", type=int, default=TrainOptions.target_points,
-                        help="processing density: the voxel size is chosen so a scan keeps about this many points")
+    add_training_arguments(parser)
     add_override_argument(parser)
     parser.set_defaults(func=run)
 

@@ -50,6 +50,9 @@ class FileResult:
     regions: int
     ms: float
     reason: str | None
+    stage_ms: dict[str, float] = field(default_factory=dict)
+    branches: dict[str, float] = field(default_factory=dict)
+    """Each branch's own object score (:meth:`edge.inspector.Inspector.branch_object_scores`); empty on ERROR."""
 
 
 @dataclass
@@ -66,6 +69,8 @@ class Summary:
     bad_passed: int = 0
     labelled_errors: int = 0
     o_auroc: float | None = None
+    branch_o_auroc: dict[str, float] = field(default_factory=dict)
+    """O-AUROC of each branch's own object score over the same files: which branch separates these scans."""
 
 
 @dataclass
@@ -131,16 +136,20 @@ def run_test(inspector: Inspector, items: Sequence[TestItem], progress: Callable
     report = TestReport(bundle, inspector.bundle_id, inspector.sensitivity)
     for item in items:
         start = time.perf_counter()
+        branches: dict[str, float] = {}
         try:
-            verdict = inspector.inspect(item.read())
+            verdict, analysis = inspector.examine(item.read())
             wire = verdict.to_wire()
+            if analysis is not None:
+                branches = {k: round(v, 6) for k, v in inspector.branch_object_scores(analysis).items()}
         except (CloudFormatError, DatasetError, OSError) as exc:
             wire = {"verdict": "ERROR", "score": None, "raw_score": None, "severity": None, "regions": [],
-                    "reason": str(exc)}
+                    "reason": str(exc), "timing_ms": {}}
         ms = (time.perf_counter() - start) * 1000
         label = None if item.label is None else ("good" if item.label == GOOD_LABEL else "bad")
         report.results.append(FileResult(str(item.path), label, wire["verdict"], wire["score"], wire["raw_score"],
-                                         wire["severity"], len(wire["regions"]), round(ms, 1), wire["reason"]))
+                                         wire["severity"], len(wire["regions"]), round(ms, 1), wire["reason"],
+                                         wire["timing_ms"], branches))
         if progress is not None:
             progress(f"{item.path.name} {wire['verdict']}")
     report.summary = summarize(report.results)
@@ -165,4 +174,9 @@ def summarize(results: Sequence[FileResult]) -> Summary:
     scored = [r for r in results if r.label is not None and r.raw_score is not None]
     value = auroc([r.label == "bad" for r in scored], [r.raw_score for r in scored]) if scored else math.nan
     summary.o_auroc = None if math.isnan(value) else round(value, 4)
+    if scored and all(r.branches for r in scored):
+        for name in scored[0].branches:
+            value = auroc([r.label == "bad" for r in scored], [r.branches[name] for r in scored])
+            if not math.isnan(value):
+                summary.branch_o_auroc[name] = round(value, 4)
     return summary
