@@ -6,6 +6,7 @@ import math
 
 import torch
 
+from edge.geometry import compiled
 from edge.geometry.fps import farthest_point_sampling
 from edge.geometry.knn import knn
 
@@ -21,6 +22,8 @@ def local_feature_variation(
     if neighbors is None:
         _, neighbors = knn(points, points, min(k, points.shape[0] - 1), exclude_self=True)
     feats = features.float()
+    if feats.device.type == "cpu" and compiled.AVAILABLE:
+        return torch.from_numpy(compiled.feature_variation(feats.numpy(), neighbors.numpy())).float()
     n, k = neighbors.shape
     rows = n if feats.is_cuda else max(1, _CPU_GATHER_BYTES // max(1, k * feats.shape[1] * feats.element_size()))
     out = feats.new_empty(n)
@@ -32,8 +35,8 @@ def local_feature_variation(
 
 
 _CPU_GATHER_BYTES = 8 << 20
-"""Neighbour features gathered per block on the CPU: the (N, k, D) gather is the slow part of
-:func:`local_feature_variation` there (100+ MB for a 20k-point frame), a block stays in cache until ``cdist`` reads
+"""Neighbour features gathered per block on the CPU without numba (the compiled kernel reads them in place): the
+(N, k, D) gather is the slow part there (100+ MB for a 20k-point frame), a block stays in cache until ``cdist`` reads
 it. Each row's distances do not depend on the blocking; on CUDA all rows go in one block (fewest launches)."""
 
 

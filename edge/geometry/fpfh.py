@@ -21,6 +21,7 @@ import warnings
 
 import torch
 
+from edge.geometry import compiled
 from edge.geometry.knn import DEFAULT_MAX_BYTES, radius_knn
 
 BINS = 11
@@ -72,14 +73,15 @@ def fpfh_multiscale(
     if search is None:
         search = radius_knn(points, points, max(radii), max_nn - 1, exclude_self=True, max_bytes=max_bytes)
     search_d2, idx = search
+    if points.device.type == "cpu" and compiled.AVAILABLE:
+        histograms = compiled.fpfh_histograms(points.numpy(), normals.numpy(), (search_d2.numpy(), idx.numpy()), radii)
+        return [torch.from_numpy(h) for h in histograms]
     found = idx >= 0
     safe = torch.where(found, idx, torch.arange(n, device=points.device).unsqueeze(1))
     scales = [found & (search_d2 < radius * radius) for radius in radii]
     pts, nrm = points.to(dtype), normals.to(dtype)
-    if points.is_cuda:
-        spfh, pair_d2 = _spfh_by_chunks(pts, nrm, safe, scales, max(max_bytes, _GPU_CHUNK_BYTES))
-    else:
-        spfh, pair_d2 = _spfh_by_components(pts, nrm, safe, scales)
+    budget = max(max_bytes, _GPU_CHUNK_BYTES) if points.is_cuda else max_bytes
+    spfh, pair_d2 = _spfh_by_chunks(pts, nrm, safe, scales, budget)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
         neighbour_sum = torch.sparse_csr_tensor(
@@ -112,122 +114,6 @@ def _spfh_by_chunks(
         for hist, valid in zip(spfh, scales):
             _add_spfh(hist[rows], bins, valid[rows])
     return spfh, pair_d2
-
-
-_CPU_CHUNK_PAIRS = (1 << 15) - 1
-"""Pairs per chunk of the CPU kernel: its temporaries (128 kB each) stay in cache, and every element-wise op stays
-below torch's intra-op grain (32768 elements), so it runs in the calling thread without an OpenMP barrier. On the
-shared 2-core machine (load 7-9) a 2-thread barrier per op cost up to 4x the arithmetic: 2^17-pair chunks took a
-median 11.3 s for one 20k-point frame's FPFH, 2^15-pair chunks 3.0 s."""
-
-
-def _spfh_by_components(
-    pts: torch.Tensor, nrm: torch.Tensor, safe: torch.Tensor, scales: list[torch.Tensor]
-) -> tuple[list[torch.Tensor], torch.Tensor]:
-    """:func:`_spfh_by_chunks` on the CPU: every coordinate a separate contiguous (R, K) tensor, in cache-sized
-    row chunks, and each SPFH one weighted ``bincount``.
-
-    A reduction over a trailing axis of length 3 is several times slower on the CPU than the two element-wise
-    additions it stands for, and so are the (R, K, 3) gathers and broadcasts: :func:`_pair_features_by_components`
-    does the same arithmetic (the same roundings, in the same order) on components, so bins and distances are
-    bit-identical to :func:`pair_features`. Each bin of a row still receives its increments in neighbour order,
-    as in :func:`_add_spfh`, so the histograms are identical too.
-    """
-    n, k = safe.shape
-    both = torch.cat([pts, nrm], dim=1).T.contiguous()
-    pair_d2 = torch.empty((n, k), dtype=pts.dtype)
-    flat_bins = torch.empty((3, n, k), dtype=torch.int64)
-    chunk = max(1, _CPU_CHUNK_PAIRS // max(1, k))
-    for s in range(0, n, chunk):
-        rows = slice(s, s + chunk)
-        own = both[:, rows].unsqueeze(2).unbind(0)
-        other = both.index_select(1, safe[rows].reshape(-1)).view(6, -1, k).unbind(0)
-        theta, alpha, phi, pair_d2[rows] = _pair_features_by_components(own[:3], own[3:], other[:3], other[3:])
-        for f, value in enumerate((theta, alpha, phi)):
-            torch.add(_feature_bins(f, value), torch.arange(s, s + value.shape[0]).unsqueeze(1), alpha=FEATURES,
-                      out=flat_bins[f, rows])
-    spfh = []
-    for valid in scales:
-        count = valid.sum(dim=1, keepdim=True)
-        increment = torch.where(valid, 100.0 / count.clamp_min(1).to(pts.dtype), 0.0).to(pts.dtype)
-        hist = torch.bincount(flat_bins.reshape(-1), weights=increment.reshape(1, -1).expand(3, -1).reshape(-1),
-                              minlength=n * FEATURES)
-        spfh.append(hist.view(n, FEATURES))
-    return spfh, pair_d2
-
-
-def _pair_features_by_components(
-    p1: Vec3, n1: Vec3, p2: Vec3, n2: Vec3
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """:func:`pair_features` of (R, 1) sources and (R, K) targets given as coordinate triples, plus the pairs'
-    squared distances: ``(theta, alpha, phi, d2)``, each (R, K).
-
-    Every step rounds as its (..., 3) counterpart does: a 3-term dot product is ``(x + y) + z``, a cross product's
-    component one fused multiply-add (``torch.addcmul``, as ``torch.linalg.cross``), and the two norms are taken by
-    ``torch.linalg.vector_norm`` over a stacked (R, K, 3) copy, the only (..., 3) layout left.
-    """
-    dp = _sub(p2, p1)
-    dist = _norm(dp)
-    d2 = _dot(dp, dp)
-    safe = torch.where(dist > 0, dist, 1.0)
-    a1 = _dot(n1, dp).div_(safe)
-    a2 = _dot(n2, dp).div_(safe)
-    swap = a1.abs().clamp_(max=1.0) < a2.abs().clamp_(max=1.0)
-    src_n = _select(swap, n2, n1)
-    dst_n = _select(swap, n1, n2)
-    line = tuple(torch.where(swap, -c, c) for c in dp)
-    phi = torch.where(swap, -a2, a1)
-    v = _cross(line, src_n)
-    v_norm = _norm(v)
-    scale = torch.where(v_norm > 0, v_norm, 1.0)
-    v = tuple(c / scale for c in v)
-    w = _cross(src_n, v)
-    alpha = _dot(v, dst_n)
-    theta = torch.atan2(_dot(w, dst_n), _dot(src_n, dst_n))
-    degenerate = (dist == 0) | (v_norm == 0)
-    return theta.masked_fill_(degenerate, 0.0), alpha.masked_fill_(degenerate, 0.0), phi.masked_fill_(degenerate, 0.0), d2
-
-
-Vec3 = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
-"""A field of 3-vectors as its x, y and z coordinate tensors."""
-
-
-def _sub(a: Vec3, b: Vec3) -> Vec3:
-    """``a - b`` coordinate by coordinate."""
-    return a[0] - b[0], a[1] - b[1], a[2] - b[2]
-
-
-def _select(mask: torch.Tensor, a: Vec3, b: Vec3) -> Vec3:
-    """``a`` where ``mask``, else ``b``, coordinate by coordinate."""
-    return torch.where(mask, a[0], b[0]), torch.where(mask, a[1], b[1]), torch.where(mask, a[2], b[2])
-
-
-def _norm(a: Vec3) -> torch.Tensor:
-    """Euclidean length, by ``torch.linalg.vector_norm`` of the stacked (..., 3) vectors: bit-identical to
-    ``v.norm(dim=-1)`` (its rounding is not that of any element-wise formula)."""
-    return torch.linalg.vector_norm(torch.stack(a, dim=-1), dim=-1)
-
-
-def _dot(a: Vec3, b: Vec3) -> torch.Tensor:
-    """Dot product, rounded as ``(a * b).sum(dim=-1)`` of (..., 3) vectors: ``(x + y) + z``."""
-    return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
-
-
-def _cross(a: Vec3, b: Vec3) -> Vec3:
-    """Cross product, rounded as ``torch.linalg.cross`` of (..., 3) vectors: each component ``a_i b_j - a_j b_i``
-    is one fused multiply-add."""
-    return (
-        torch.addcmul(-(a[2] * b[1]), a[1], b[2]),
-        torch.addcmul(-(a[0] * b[2]), a[2], b[0]),
-        torch.addcmul(-(a[1] * b[0]), a[0], b[1]),
-    )
-
-
-def _feature_bins(feature: int, value: torch.Tensor) -> torch.Tensor:
-    """Histogram slots in [0, 33) of one pair feature (0 theta, 1 alpha, 2 phi), binned as in :func:`_pair_bins`."""
-    if feature == 0:
-        return _bin((value + math.pi) / (2.0 * math.pi))
-    return _bin((value + 1.0) * 0.5) + feature * BINS
 
 
 def _pair_bins(pts: torch.Tensor, nrm: torch.Tensor, idx: torch.Tensor, first: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -2,7 +2,9 @@
 
 FPS is sequential in the number of samples: each pick depends on all earlier ones. The work of
 one step (distance to the newest pick, running minimum, arg-max) is one vectorised pass over all
-points of all batch items, on preallocated buffers with in-place ops. On CPU the steps run eagerly.
+points of all batch items, on preallocated buffers with in-place ops. On CPU one compiled loop per batch item does
+the steps (:func:`edge.geometry.compiled.farthest_points`, squared distances in float64); without numba the
+buffered steps run eagerly.
 On CUDA the step is recorded once into a CUDA graph of ``_GRAPH_STEPS`` steps over static buffers of a
 capacity bucket (the next power of two of the point count; padded points can never be picked) and the
 graph is kept: every later call of that shape bucket only loads its points and replays, so ``m`` samples
@@ -17,8 +19,9 @@ from __future__ import annotations
 
 import threading
 
-import numpy as np
 import torch
+
+from edge.geometry import compiled
 
 _GRAPH_STEPS = 64
 _SEED_BLOCK_BYTES = 64 << 20
@@ -57,8 +60,12 @@ def farthest_point_sampling(
         out = torch.empty((b, 0), dtype=torch.int64, device=pts.device)
     elif pts.is_cuda and m > 2 * _GRAPH_STEPS and threading.current_thread() is threading.main_thread():
         out = _replay(pts, m, start, seeds)
-    elif not pts.is_cuda and pts.dtype in (torch.float32, torch.float64):
-        out = torch.stack([_cpu_steps(pts[i], m, start, None if seeds is None else seeds[i]) for i in range(b)])
+    elif not pts.is_cuda and compiled.AVAILABLE:
+        out = torch.stack([
+            torch.from_numpy(compiled.farthest_points(pts[i].detach().numpy(), m, start,
+                                                      None if seeds is None else seeds[i].numpy()))
+            for i in range(b)
+        ])
     else:
         state = _FpsState(b, n, m, pts.dtype, pts.device)
         state.load(pts, start, seeds)
@@ -120,57 +127,6 @@ class _FpsState:
         torch.minimum(self.min_dist, self.scratch, out=self.min_dist)
         self.min_dist.scatter_(1, self.current, self.picked_mark)
         torch.argmax(self.min_dist, dim=1, keepdim=True, out=self.current)
-
-
-def _cpu_steps(points: torch.Tensor, m: int, start: int, seeds: torch.Tensor | None) -> torch.Tensor:
-    """``m`` samples (m,) of one item ``points`` (N, 3) on the CPU, as :class:`_FpsState` picks them.
-
-    The CPU needs no fixed shapes or graphs, so each step works on the three contiguous coordinate planes (the
-    (B, N, 3) buffers' strided columns cost several times more per step) and keeps the pick as a Python int. A
-    step is Python-bound (a few element-wise passes over N points), so it runs on numpy views of the buffers,
-    whose calls cost a fraction of a torch op's dispatch: subtraction, product, minimum and arg-max round (or
-    pick, the first maximum on ties) exactly as torch's. Only the two accumulations stay torch's ``addcmul_``,
-    whose CPU kernel is a fused multiply-add that numpy has no counterpart for; so the distances are rounded as in
-    :meth:`_FpsState.advance` (``dx * dx``, then two fused ``addcmul_``) and the picks are the same, ties included.
-    """
-    planes = points.detach().T.contiguous()
-    min_dist = torch.full((points.shape[0],), torch.inf, dtype=points.dtype)
-    out = torch.empty(m, dtype=torch.int64)
-    current = start
-    if seeds is not None:
-        block = max(1, _SEED_BLOCK_BYTES // (4 * points.shape[0] * points.element_size()))
-        for first in range(0, seeds.shape[0], block):
-            picked = planes[:, seeds[first : first + block]]
-            torch.minimum(min_dist, _squared_distances(planes, picked).amin(dim=1), out=min_dist)
-        min_dist[seeds] = -1.0
-        current = int(torch.argmax(min_dist))
-    scratch, delta = torch.empty_like(min_dist), torch.empty_like(min_dist)
-    xs, ys, zs = planes.numpy()
-    dist, square, diff = min_dist.numpy(), scratch.numpy(), delta.numpy()
-    picks = out.numpy()
-    for step in range(m):
-        picks[step] = current
-        np.subtract(xs, xs[current], out=square)
-        np.multiply(square, square, out=square)
-        np.subtract(ys, ys[current], out=diff)
-        scratch.addcmul_(delta, delta)
-        np.subtract(zs, zs[current], out=diff)
-        scratch.addcmul_(delta, delta)
-        np.minimum(dist, square, out=dist)
-        dist[current] = -1.0
-        current = int(dist.argmax())
-    return out
-
-
-def _squared_distances(planes: torch.Tensor, picked: torch.Tensor) -> torch.Tensor:
-    """Squared distances (N, S) of coordinate planes (3, N) to picked points (3, S), rounded as in
-    :meth:`_FpsState.load`."""
-    dist = planes[0, :, None] - picked[0, None, :]
-    dist.mul_(dist)
-    for axis in (1, 2):
-        delta = planes[axis, :, None] - picked[axis, None, :]
-        dist.addcmul_(delta, delta)
-    return dist
 
 
 def _replay(pts: torch.Tensor, m: int, start: int, seeds: torch.Tensor | None) -> torch.Tensor:

@@ -5,11 +5,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-import numpy as np
 import torch
-from scipy import sparse
-from scipy.sparse import csgraph
-
+from edge.geometry import compiled
 from edge.geometry.knn import knn
 
 
@@ -19,7 +16,12 @@ _EIGH_BATCH = 32768
 
 
 def local_pca(points: torch.Tensor, neighbors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Eigenvalues (N, 3), ascending, and eigenvectors (N, 3, 3), as columns, of each neighbourhood's covariance."""
+    """Eigenvalues (N, 3), ascending, and eigenvectors (N, 3, 3), as columns, of each neighbourhood's covariance,
+    float64. On the CPU one compiled pass (Jacobi rotations per point, :func:`edge.geometry.compiled.neighbourhood_pca`),
+    elsewhere a batched ``eigh``; the two agree to rounding (eigenvector signs are arbitrary in both)."""
+    if points.device.type == "cpu" and compiled.AVAILABLE:
+        values, vectors = compiled.neighbourhood_pca(points.detach().numpy(), neighbors.numpy())
+        return torch.from_numpy(values), torch.from_numpy(vectors)
     nbr = points.index_select(0, neighbors.reshape(-1)).view(*neighbors.shape, points.shape[1]).double()
     centered = nbr - nbr.mean(dim=1, keepdim=True)
     cov = centered.transpose(1, 2) @ centered / max(1, nbr.shape[1])
@@ -69,11 +71,11 @@ def propagate_orientation(points: torch.Tensor, normals: torch.Tensor, neighbors
     normal must point outwards on a closed surface. Every round, the points adjacent to the
     last oriented front take the sign that agrees with the vote ``sum n_j . n_i`` of their
     already-oriented neighbours (near-parallel neighbours weigh most, as in Hoppe et al.'s
-    spanning-tree propagation). On CPU the rounds are the breadth-first levels from scipy's graph search, swept in
-    numpy (:func:`_propagate_by_levels`); on CUDA fixed-shape sweeps over all edges (:func:`_propagate_by_sweeps`)
-    give the same signs with a host round trip every few sweeps instead of several per level.
+    spanning-tree propagation). On CPU a compiled breadth-first search and level sweep (:func:`_propagate_by_levels`);
+    on CUDA, or without numba, fixed-shape sweeps over all edges (:func:`_propagate_by_sweeps`) give the same signs
+    with a host round trip every few sweeps instead of several per level.
     """
-    if points.device.type == "cpu":
+    if points.device.type == "cpu" and compiled.AVAILABLE:
         return _propagate_by_levels(points, normals, neighbors)
     return _propagate_by_sweeps(points, normals, neighbors)
 
@@ -208,63 +210,12 @@ def _propagate_by_sweeps(
 
 
 def _propagate_by_levels(points: torch.Tensor, normals: torch.Tensor, neighbors: torch.Tensor) -> torch.Tensor:
-    """:func:`propagate_orientation` on CPU: one multi-source breadth-first search (a virtual root joined to
-    every component's seed) gives each point's round; each round's signs then follow from the votes of the
-    round before over the edges between them.
-
-    The symmetrised graph is the k-NN graph plus its transpose, rows sorted (self-loops and doubled edges change no
-    component or level). The voting edges are the listed and the reversed k-NN edges, in that order, that lead one
-    level on (never a self-loop); each round's votes are summed per target in that order, as one ``bincount``
-    over all points would (compact bins, same additions, same roundings)."""
-    n, k = neighbors.shape
-    pts = points.detach().numpy()
-    nrm = normals.detach().numpy()
-    listed = neighbors.reshape(-1).numpy()
-    own = sparse.csr_matrix((np.ones(n * k, dtype=np.int8), listed, np.arange(0, n * k + 1, k)), shape=(n, n))
-    own.sort_indices()
-    graph = (own + own.T.tocsr()).tocsr()
-    _, component = csgraph.connected_components(graph, directed=False)
-    outward = ((pts - pts.mean(axis=0, keepdims=True)) ** 2).sum(axis=1)
-    order = np.lexsort((np.arange(n), -outward, component))
-    first = np.ones(n, dtype=bool)
-    first[1:] = component[order[1:]] != component[order[:-1]]
-    seeds = order[first]
-    rooted = sparse.vstack([
-        sparse.hstack([graph, sparse.csr_matrix((n, 1), dtype=np.int8)]),
-        sparse.csr_matrix((np.ones(seeds.size, dtype=np.int8), (np.zeros(seeds.size, dtype=np.int64), seeds)), shape=(1, n + 1)),
-    ]).tocsr()
-    level = csgraph.shortest_path(rooted, directed=True, unweighted=True, indices=n)[:n].astype(np.int64)
-    sign = np.ones(n, dtype=nrm.dtype)
-    away = pts[seeds] - pts.mean(axis=0, keepdims=True)
-    sign[seeds] = np.where((nrm[seeds] * away).sum(axis=1) < 0, -1.0, 1.0)
-    lister = np.repeat(np.arange(n), k)
-    lister_level, listed_level = level[lister], level[listed]
-    ahead, behind = listed_level == lister_level + 1, lister_level == listed_level + 1
-    src = np.concatenate([lister[ahead], listed[behind]])
-    dst = np.concatenate([listed[ahead], lister[behind]])
-    by_level = _stable_order(level[dst])
-    src, dst = src[by_level], dst[by_level]
-    agreement = (nrm[src] * nrm[dst]).sum(axis=1)
-    targets = np.flatnonzero(np.bincount(dst, minlength=n))
-    targets = targets[_stable_order(level[targets])]
-    slot = np.empty(n, dtype=np.int64)
-    slot[targets] = np.arange(targets.size)
-    bin_of = slot[dst]
-    rounds = np.arange(2, int(level.max()) + 2)
-    bounds = np.searchsorted(level[dst], rounds)
-    target_bounds = np.searchsorted(level[targets], rounds)
-    for lo, hi, t_lo, t_hi in zip(bounds[:-1], bounds[1:], target_bounds[:-1], target_bounds[1:]):
-        vote = np.bincount(bin_of[lo:hi] - t_lo, weights=sign[src[lo:hi]] * agreement[lo:hi], minlength=t_hi - t_lo)
-        sign[targets[t_lo:t_hi]] = np.where(vote < 0, -1.0, 1.0)
+    """:func:`propagate_orientation` on CPU, compiled (:func:`edge.geometry.compiled.propagate_signs`): one
+    breadth-first search over the symmetrised k-NN graph per component gives each point's level; each level's
+    signs then follow from the votes of the level before over the k-NN edges between them (the edges a point is
+    listed by first, then those it lists, each in row order; votes summed in float64, as one ``bincount``)."""
+    sign = compiled.propagate_signs(points.detach().numpy(), normals.detach().numpy(), neighbors.numpy())
     return normals * torch.from_numpy(sign).to(normals.dtype).unsqueeze(1)
-
-
-def _stable_order(keys: np.ndarray) -> np.ndarray:
-    """``np.argsort(keys, kind="stable")`` of non-negative int64 keys, as a radix sort of int16 keys when they fit
-    (numpy's stable sort of 16-bit integers; the permutation of a stable sort does not depend on the algorithm)."""
-    if keys.size and keys.min() >= 0 and keys.max() < 1 << 15:
-        keys = keys.astype(np.int16)
-    return np.argsort(keys, kind="stable")
 
 
 def orient_consistently(normals: torch.Tensor, neighbors: torch.Tensor, iterations: int = 8) -> torch.Tensor:

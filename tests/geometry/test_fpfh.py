@@ -85,35 +85,22 @@ def test_single_precision_fpfh_matches_double_precision(torus_cloud) -> None:
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_component_kernel_equals_the_gathered_kernel_bit_for_bit(torus_cloud, dtype: torch.dtype) -> None:
-    """The CPU kernel (coordinate planes, bincount) gives the very same SPFH and distances as the (R, K, 3) one,
-    including degenerate pairs (duplicate points, normals along the connecting line)."""
-    from edge.geometry.fpfh import _spfh_by_chunks, _spfh_by_components
-    from edge.geometry.knn import radius_knn
+def test_compiled_kernel_equals_the_torch_kernel_in_double_precision_bit_for_bit(
+    torus_cloud, dtype: torch.dtype, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CPU kernel (numba, float64) gives the very same histograms as the torch kernel of the CUDA path at
+    float64, from single- or double-precision input, including degenerate pairs (duplicate points, normals along
+    the connecting line)."""
+    from edge.geometry import compiled
+    from edge.geometry.fpfh import fpfh_multiscale
 
     points, normals = torus_cloud
     points = torch.cat([points, points[:50]])
     normals = torch.cat([normals, normals[:50]])
     normals[:20] = torch.nn.functional.normalize(points[20:40] - points[:20], dim=1)
-    pts, nrm = points.to(dtype), normals.to(dtype)
-    d2, idx = radius_knn(points, points, 3.0, 39, exclude_self=True)
-    found = idx >= 0
-    safe = torch.where(found, idx, torch.arange(len(points)).unsqueeze(1))
-    scales = [found & (d2 < r * r) for r in (1.5, 3.0)]
-    gathered, gathered_d2 = _spfh_by_chunks(pts, nrm, safe, scales, 1 << 20)
-    planes, planes_d2 = _spfh_by_components(pts, nrm, safe, scales)
-    assert torch.equal(gathered_d2, planes_d2)
-    for a, b in zip(gathered, planes):
-        assert torch.equal(a, b)
-
-
-def test_component_products_round_like_torch() -> None:
-    """The coordinate-plane dot, cross and norm helpers round exactly as torch's (..., 3) operations."""
-    from edge.geometry.fpfh import _cross, _dot, _norm
-
-    gen = torch.Generator().manual_seed(0)
-    a, b = torch.randn(2, 100_003, 3, generator=gen).unbind(0)
-    planes_a, planes_b = a.unbind(1), b.unbind(1)
-    assert torch.equal(_dot(planes_a, planes_b), (a * b).sum(dim=-1))
-    assert torch.equal(torch.stack(_cross(planes_a, planes_b), dim=1), torch.linalg.cross(a, b))
-    assert torch.equal(_norm(planes_a), a.norm(dim=-1))
+    points, normals = points.to(dtype), normals.to(dtype)
+    compiled_scales = fpfh_multiscale(points, normals, radii=[1.5, 3.0], max_nn=40)
+    monkeypatch.setattr(compiled, "AVAILABLE", False)
+    torch_scales = fpfh_multiscale(points, normals, radii=[1.5, 3.0], max_nn=40, dtype=torch.float64)
+    for ours, theirs in zip(compiled_scales, torch_scales):
+        assert torch.equal(ours, theirs)

@@ -68,34 +68,36 @@ def test_fps_absorbs_seeds_in_blocks_like_one_by_one(monkeypatch: pytest.MonkeyP
     assert picked.tolist() == naive_fps(points.numpy(), 30, seeds=seeds.tolist())
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_cpu_plane_steps_pick_as_the_buffered_steps(dtype: torch.dtype) -> None:
-    """The CPU kernel (coordinate planes, Python-int picks) picks exactly as the fixed-shape buffered steps of the
-    CUDA path run eagerly, seeded or not, with duplicate points."""
-    from edge.geometry.fps import _cpu_steps, _FpsState
+def buffered_steps(points: torch.Tensor, m: int, start: int, seeds: torch.Tensor | None) -> torch.Tensor:
+    """The fixed-shape buffered steps of the CUDA path, run eagerly on the CPU."""
+    from edge.geometry.fps import _FpsState
+
+    state = _FpsState(1, len(points), m, points.dtype, points.device)
+    state.load(points.unsqueeze(0), start, None if seeds is None else seeds.unsqueeze(0))
+    for _ in range(m):
+        state.advance()
+    return state.out[0]
+
+
+def test_compiled_cpu_kernel_picks_as_the_buffered_steps_seeded_or_not_with_duplicates() -> None:
+    from edge.geometry.compiled import farthest_points
 
     gen = torch.Generator().manual_seed(2)
-    points = torch.cat([torch.randn(3000, 3, generator=gen), torch.randn(50, 3, generator=gen).repeat(4, 1)]).to(dtype)
+    points = torch.cat([torch.randn(3000, 3, generator=gen), torch.randn(50, 3, generator=gen).repeat(4, 1)]).double()
     seeds = torch.randperm(len(points), generator=gen)[:40]
     for seed in (None, seeds):
-        state = _FpsState(1, len(points), 300, dtype, points.device)
-        state.load(points.unsqueeze(0), 11, None if seed is None else seed.unsqueeze(0))
-        for _ in range(300):
-            state.advance()
-        assert torch.equal(_cpu_steps(points, 300, 11, seed), state.out[0])
+        picked = farthest_points(points.numpy(), 300, 11, None if seed is None else seed.numpy())
+        assert torch.equal(torch.from_numpy(picked), buffered_steps(points, 300, 11, seed))
 
 
-def test_cpu_steps_break_distance_ties_by_the_lowest_index_as_the_buffered_steps() -> None:
-    """On a lattice many points are equally far from the picked set: the numpy arg-max picks the same one."""
-    from edge.geometry.fps import _cpu_steps, _FpsState
+def test_compiled_cpu_kernel_breaks_distance_ties_by_the_lowest_index() -> None:
+    """On a lattice many points are equally far from the picked set: the kernel picks the one the arg-max does."""
+    from edge.geometry.compiled import farthest_points
 
-    axis = torch.arange(9, dtype=torch.float32)
-    lattice = torch.cartesian_prod(axis, axis, axis[:3]) * 0.1
-    state = _FpsState(1, len(lattice), 120, lattice.dtype, lattice.device)
-    state.load(lattice.unsqueeze(0), 0, None)
-    for _ in range(120):
-        state.advance()
-    assert torch.equal(_cpu_steps(lattice, 120, 0, None), state.out[0])
+    axis = torch.arange(9, dtype=torch.float64)
+    lattice = torch.cartesian_prod(axis, axis, axis[:3]) * 0.5
+    picked = farthest_points(lattice.numpy(), 120, 0, None)
+    assert torch.equal(torch.from_numpy(picked), buffered_steps(lattice, 120, 0, None))
 
 
 def test_fps_of_half_precision_points_on_the_cpu_picks_distinct_points_from_the_start() -> None:

@@ -138,11 +138,3 @@ def test_cpu_level_sweep_with_duplicate_points_orients_as_the_textbook_level_swe
     unoriented = local_pca(points, neighbors)[1][:, :, 0].float()
     assert torch.equal(_propagate_by_levels(points, unoriented, neighbors),
                        reference_level_sweep(points, unoriented, neighbors))
-
-
-@pytest.mark.parametrize("top", [40, 1 << 15, 1 << 20])
-def test_stable_order_equals_numpy_stable_argsort(top: int) -> None:
-    from edge.geometry.normals import _stable_order
-
-    keys = np.random.default_rng(top).integers(0, top, 5000)
-    assert np.array_equal(_stable_order(keys), np.argsort(keys, kind="stable"))

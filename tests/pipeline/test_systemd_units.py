@@ -97,3 +97,11 @@ def test_edge_unit_keeps_gpu_devices_visible(edge_service) -> None:
 
 def test_edge_unit_allows_jit_compiled_gpu_code(edge_service) -> None:
     assert not any(value.lower() in TRUE for value in edge_service.get("MemoryDenyWriteExecute", []))
+
+
+def test_edge_unit_gives_the_compiled_cpu_kernels_a_writable_cache(edge_service) -> None:
+    """ProtectSystem=strict and ProtectHome leave numba no cache directory of its own: the unit names one that
+    systemd creates writable (CacheDirectory), so a restart loads the kernels instead of compiling them."""
+    environment = dict(v.split("=", 1) for line in edge_service.get("Environment", []) for v in line.split())
+    assert "pcinspect" in " ".join(edge_service.get("CacheDirectory", [])).split()
+    assert environment.get("NUMBA_CACHE_DIR", "").startswith("/var/cache/pcinspect/")

@@ -1,0 +1,59 @@
+"""The compiled CPU kernels (numba) behind the geometry ops: same answers as their reference formulations."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import torch
+
+from edge.geometry import compiled
+from edge.geometry.fpfh import fpfh
+from edge.geometry.knn import knn
+from tests.geometry.conftest import torus
+
+
+def test_the_kernels_are_compiled_here() -> None:
+    """CI and the workstation install numba (pyproject): the CPU ops must not silently run their torch fallback."""
+    assert compiled.AVAILABLE
+
+
+def test_neighbourhood_pca_equals_lapack_eigh_to_rounding() -> None:
+    points, _ = torus(3000)
+    _, neighbors = knn(points, points, 16)
+    values, vectors = compiled.neighbourhood_pca(points.numpy(), neighbors.numpy())
+    nbr = points.double()[neighbors]
+    centered = nbr - nbr.mean(dim=1, keepdim=True)
+    expected_values, expected_vectors = torch.linalg.eigh(centered.transpose(1, 2) @ centered / 16)
+    np.testing.assert_allclose(values, expected_values.numpy(), rtol=1e-9, atol=1e-12)
+    agreement = np.abs((vectors * expected_vectors.numpy()).sum(axis=1))
+    assert agreement.min() > 1.0 - 1e-9
+
+
+def test_neighbourhood_pca_of_flat_and_straight_neighbourhoods_gives_the_missing_axis_first() -> None:
+    rng = np.random.default_rng(0)
+    flat = rng.normal(size=(16, 3)) * [1.0, 2.0, 0.0]
+    straight = rng.normal(size=(16, 3)) * [0.0, 3.0, 0.0]
+    values, vectors = compiled.neighbourhood_pca(np.concatenate([flat, straight]), np.arange(32).reshape(2, 16))
+    assert values[0, 0] == 0.0 and values[1, 0] == values[1, 1] == 0.0 and values[1, 2] > 0.0
+    assert abs(vectors[0, 2, 0]) == 1.0 and abs(vectors[1, 1, 2]) == 1.0
+    np.testing.assert_allclose(np.einsum("nij,nik->njk", vectors, vectors), np.broadcast_to(np.eye(3), (2, 3, 3)),
+                               atol=1e-15)
+
+
+def test_kernels_called_from_two_threads_at_once_answer_as_called_alone() -> None:
+    """The service's workers inspect frames concurrently: the parallel kernels must be thread-safe."""
+    points, normals = torus(4000)
+    alone = fpfh(points, normals, radius=2.0, max_nn=40)
+    results: list[torch.Tensor] = []
+
+    def work() -> None:
+        for _ in range(3):
+            results.append(fpfh(points, normals, radius=2.0, max_nn=40))
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(results) == 6 and all(torch.equal(r, alone) for r in results)
