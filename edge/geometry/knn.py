@@ -34,6 +34,8 @@ import numpy as np
 import torch
 from scipy.spatial import cKDTree
 
+from edge.geometry import compiled
+
 DEFAULT_MAX_BYTES = 64 << 20
 _SLOT_BYTES = 64  # per candidate slot: position, row, coordinates, distance, masks
 _GPU_BRUTE_FORCE_PAIRS = 1 << 28
@@ -237,7 +239,11 @@ def _finish(
 def _squared_distances(query: torch.Tensor, ref: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     """``|ref[idx] - query|^2`` (M, k) for indices (M, k) (negative ones read row 0), rounded as
     ``(diff * diff).sum(dim=2)`` of the (M, k, 3) differences but computed coordinate by coordinate: on the CPU the
-    (M, k, 3) gather and the reduction over its short last axis cost several times the arithmetic."""
+    (M, k, 3) gather and the reduction over its short last axis cost several times the arithmetic; compiled there
+    (:func:`edge.geometry.compiled.gathered_squared_distances`, the same roundings)."""
+    if query.device.type == "cpu" and compiled.AVAILABLE and query.dtype in (torch.float32, torch.float64):
+        return torch.from_numpy(compiled.gathered_squared_distances(
+            query.detach().numpy(), ref.detach().to(query.dtype).numpy(), idx.numpy()))
     flat = idx.clamp_min(0).reshape(-1)
     total = None
     for axis in range(3):

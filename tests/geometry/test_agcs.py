@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from edge.geometry.agcs import agcs, local_feature_variation
@@ -19,7 +20,11 @@ def box_with_plate() -> tuple[torch.Tensor, torch.Tensor]:
     return points, features
 
 
-def test_variation_is_the_sum_of_feature_distances_to_the_k_nearest() -> None:
+@pytest.mark.parametrize("compiled_kernel", [True, False], ids=["compiled", "torch"])
+def test_variation_is_the_sum_of_feature_distances_to_the_k_nearest(
+    compiled_kernel: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("edge.geometry.compiled.AVAILABLE", compiled_kernel)
     points, features = torch.randn(300, 3), torch.randn(300, 33)
     _, nbr = knn(points, points, 8, exclude_self=True)
     expected = torch.stack([sum((features[i] - features[j]).norm() for j in nbr[i]) for i in range(300)])

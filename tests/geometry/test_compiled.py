@@ -57,3 +57,26 @@ def test_kernels_called_from_two_threads_at_once_answer_as_called_alone() -> Non
     for thread in threads:
         thread.join()
     assert len(results) == 6 and all(torch.equal(r, alone) for r in results)
+
+
+def test_gathered_squared_distances_round_as_torch_elementwise_ops() -> None:
+    gen = torch.Generator().manual_seed(5)
+    ref = torch.randn(3000, 3, generator=gen) * 50
+    query = torch.randn(1000, 3, generator=gen) * 50
+    idx = torch.randint(-1, 3000, (1000, 12), generator=gen)
+    for dtype in (torch.float32, torch.float64):
+        q, r = query.to(dtype), ref.to(dtype)
+        expected = ((r[idx.clamp_min(0)] - q.unsqueeze(1)) ** 2).sum(dim=2)
+        got = compiled.gathered_squared_distances(q.numpy(), r.numpy(), idx.numpy())
+        assert got.dtype == q.numpy().dtype and np.array_equal(got, expected.numpy())
+
+
+def test_normals_without_numba_equal_the_compiled_ones_to_rounding(monkeypatch) -> None:
+    """The GPU image has no numba: its CPU path (batched eigh, tensor sweeps) must orient every normal alike."""
+    from edge.geometry.normals import estimate_normals
+
+    points, _ = torus(3000)
+    compiled_normals = estimate_normals(points, 16)
+    monkeypatch.setattr(compiled, "AVAILABLE", False)
+    torch_normals = estimate_normals(points, 16)
+    assert (compiled_normals.double() * torch_normals.double()).sum(dim=1).min() > 1.0 - 1e-6
