@@ -23,7 +23,7 @@ def local_feature_variation(
         _, neighbors = knn(points, points, min(k, points.shape[0] - 1), exclude_self=True)
     feats = features.float()
     if feats.device.type == "cpu" and compiled.AVAILABLE:
-        return torch.from_numpy(compiled.feature_variation(feats.numpy(), neighbors.numpy())).float()
+        return torch.from_numpy(compiled.feature_variation(feats.detach().numpy(), neighbors.numpy())).float()
     n, k = neighbors.shape
     rows = n if feats.is_cuda else max(1, _CPU_GATHER_BYTES // max(1, k * feats.shape[1] * feats.element_size()))
     out = feats.new_empty(n)

@@ -41,8 +41,9 @@ def fpfh(
 ) -> torch.Tensor:
     """FPFH descriptors (N, 33) float32 of ``points`` (N, 3) with unit ``normals`` (N, 3).
 
-    ``dtype`` is the working precision of the angles and histograms: float64 reproduces open3d's numbers,
-    float32 is about twice as fast and bins all but a handful of borderline angles the same way.
+    ``dtype`` is the working precision of the angles and histograms of the torch kernel (CUDA, or the CPU without
+    numba): float64 reproduces open3d's numbers, float32 is about twice as fast there and bins all but a handful of
+    borderline angles the same way. The compiled CPU kernel always works in float64.
     """
     return fpfh_multiscale(points, normals, radii=[radius], max_nn=max_nn, max_bytes=max_bytes, dtype=dtype)[0]
 
@@ -74,7 +75,8 @@ def fpfh_multiscale(
         search = radius_knn(points, points, max(radii), max_nn - 1, exclude_self=True, max_bytes=max_bytes)
     search_d2, idx = search
     if points.device.type == "cpu" and compiled.AVAILABLE:
-        histograms = compiled.fpfh_histograms(points.numpy(), normals.numpy(), (search_d2.numpy(), idx.numpy()), radii)
+        histograms = compiled.fpfh_histograms(points.detach().numpy(), normals.detach().numpy(),
+                                              (search_d2.numpy(), idx.numpy()), radii)
         return [torch.from_numpy(h) for h in histograms]
     found = idx >= 0
     safe = torch.where(found, idx, torch.arange(n, device=points.device).unsqueeze(1))
