@@ -35,7 +35,7 @@ import torch
 from edge.bundle import Bundle, BundleError, load_bundle
 from edge.errors import InspectionError
 from edge.io.cloud import PointCloud
-from edge.recipe import BranchScales, Network, RecipeModel, model_from_bundle
+from edge.recipe import BranchScales, Network, RecipeModel, ViewRegime, model_from_bundle
 from edge.runtime.base import BACKENDS
 from edge.runtime.select import load_networks
 from edge.scoring.calibration import Calibration
@@ -194,13 +194,17 @@ class Inspector:
         """The scales, fusion and calibration that score ``analysis`` (:func:`edge.stages.fusion.regime`)."""
         return regime(analysis, self.model)
 
-    def with_fusion(self, fusion: FusionModel | None, calibration: Calibration | None) -> "Inspector":
-        """This inspector with another fusion and calibration (the evaluation's ablation variants); the rest is
-        shared, so one analysis of a scan serves every variant."""
+    def with_fusion(self, fusion: FusionModel | None, calibration: Calibration | None,
+                    view: ViewRegime | None = None) -> "Inspector":
+        """This inspector with another fusion and calibration for full scans and another single-view model
+        (``view``; None: single views are scored like full scans), as the evaluation's ablation variants need; the
+        rest is shared, so one analysis of a scan serves every variant."""
         variant = object.__new__(Inspector)
         variant.__dict__.update(self.__dict__)
+        if view is not None and view.fusion is not None:
+            view = replace(view, fusion=view.fusion.to(self.device))
         variant.model = replace(self.model, fusion=fusion.to(self.device) if fusion is not None else None,
-                                calibration=calibration)
+                                calibration=calibration, view=view)
         return variant
 
     def branch_object_scores(self, analysis: Analysis) -> dict[str, float]:

@@ -82,7 +82,7 @@ def run_class(
     inspector = Inspector(trained.model)
     inspectors: dict[str | None, Inspector] = {None: inspector}
     for name, variant in trained.variants.items():
-        inspectors[name] = inspector.with_fusion(variant.fusion, variant.calibration)
+        inspectors[name] = inspector.with_fusion(variant.fusion, variant.calibration, variant.view)
     outcomes: dict[str | None, list[CloudOutcome]] = {name: [] for name in inspectors}
     rng = np.random.default_rng(0)
     errors: list[RegistrationError] = []

@@ -114,6 +114,9 @@ class FusionVariant:
     fit: FusionFit
     normal_scores: list[float]
     choice: dict[str, object] = field(default_factory=dict)
+    view: ViewRegime | None = None
+    """The single-view model of the same fusion (its branches and method fitted on the held-back single views),
+    which scores the single views of an ablation row; None when the training has no single views."""
 
 
 @dataclass
@@ -296,7 +299,11 @@ def train_recipe(
         say("fitting the single-view model")
         for inspector, _, _ in analyses:
             inspector.model.scales = view_scales
-        view = _view_regime([analyses[i] for i in views], [folds[i] for i in views], view_scales, options)
+        view_subset = ([analyses[i] for i in views], [folds[i] for i in views])
+        view = _view_regime(*view_subset, view_scales, options)
+        for name, variant in variants.items():
+            say(f"fitting the single-view model of the fusion variant {name}")
+            variant.view = _view_regime(*view_subset, view_scales, options, options.variants[name])
     timings["fusion"] = time.perf_counter() - started
 
     say("final model on all scans")
@@ -435,12 +442,16 @@ def _fit_method(analyses: list[tuple[Inspector, Analysis, np.ndarray | None]], f
 
 
 def _view_regime(analyses: list[tuple[Inspector, Analysis, np.ndarray | None]], folds: list[int],
-                 scales: BranchScales, options: TrainOptions) -> ViewRegime | None:
-    """The single-view model from the held-back single views: their scales, the fusion fitted on them (the
-    recipe's fusion method; the scaled sum when they hold no defect) and the calibration of their normal scores.
-    The held-back models score with ``scales`` (set by the caller) and no view model of their own, so the views
-    are fitted exactly as full scans are."""
-    if not any(labels is not None for _, _, labels in analyses):
+                 scales: BranchScales, options: TrainOptions, spec: FusionSpec | None = None) -> ViewRegime | None:
+    """The single-view model from the held-back single views: their scales, the fusion fitted on them (``spec``,
+    by default every branch with the recipe's fusion method; the scaled sum of every branch when they hold no
+    defect, and None for a ``spec`` then) and the calibration of their normal scores. The held-back models score with ``scales`` (set by the
+    caller) and no view model of their own, so the views are fitted exactly as full scans are."""
+    defects = any(labels is not None for _, _, labels in analyses)
+    if spec is not None:
+        fitted = _fit_variant(analyses, folds, spec, options) if defects else None
+        return None if fitted is None else ViewRegime(scales, fitted.calibration, fitted.fusion)
+    if not defects:
         normal = [(inspector, analysis) for inspector, analysis, labels in analyses if labels is None]
         calibration = fit_calibration(np.array(_object_scores(normal, None)), margin=options.margin)
         return ViewRegime(scales, calibration, None)
