@@ -252,6 +252,12 @@ def _components_and_levels(neighbors: np.ndarray, outward: np.ndarray) -> tuple[
     return level, np.array(seeds, dtype=np.int64)
 
 
+@_jit(inline="always")
+def _agreement(normals: np.ndarray, a: int, b: int) -> float:
+    """``n_a . n_b`` in the normals' dtype, rounded ``(x + y) + z`` as numpy's sum over a row of three."""
+    return normals[a, 0] * normals[b, 0] + normals[a, 1] * normals[b, 1] + normals[a, 2] * normals[b, 2]
+
+
 @_jit()
 def _vote_signs(neighbors: np.ndarray, normals: np.ndarray, level: np.ndarray, sign: np.ndarray) -> None:
     """Each non-seed point's sign, level by level, from the votes ``sign[src] * (n_src . n_dst)`` of its k-NN edges
@@ -276,15 +282,13 @@ def _vote_signs(neighbors: np.ndarray, normals: np.ndarray, level: np.ndarray, s
             for c in range(k):
                 j = neighbors[i, c]
                 if level[j] == lv:
-                    agreement = normals[i, 0] * normals[j, 0] + normals[i, 1] * normals[j, 1] + normals[i, 2] * normals[j, 2]
-                    vote[j] += sign[i] * agreement
+                    vote[j] += sign[i] * _agreement(normals, i, j)
         for e in range(count[lv], count[lv + 1]):
             i = by_level[e]
             for c in range(k):
                 j = neighbors[i, c]
                 if level[j] == lv - 1:
-                    agreement = normals[j, 0] * normals[i, 0] + normals[j, 1] * normals[i, 1] + normals[j, 2] * normals[i, 2]
-                    vote[i] += sign[j] * agreement
+                    vote[i] += sign[j] * _agreement(normals, j, i)
         for e in range(count[lv], count[lv + 1]):
             i = by_level[e]
             sign[i] = -one if vote[i] < 0.0 else one
@@ -343,6 +347,7 @@ def _fps_kernel(points: np.ndarray, m: int, start: int, seeds: np.ndarray) -> np
     out = np.empty(m, dtype=np.int64)
     for step in range(m):
         out[step] = current
+        min_dist[current] = -1.0
         cx, cy, cz = points[current, 0], points[current, 1], points[current, 2]
         best, best_value = 0, -np.inf
         for i in range(n):
@@ -350,8 +355,6 @@ def _fps_kernel(points: np.ndarray, m: int, start: int, seeds: np.ndarray) -> np
             d = dx * dx + dy * dy + dz * dz
             if d < min_dist[i]:
                 min_dist[i] = d
-            if i == current:
-                min_dist[i] = -1.0
             if min_dist[i] > best_value:
                 best, best_value = i, min_dist[i]
         current = best

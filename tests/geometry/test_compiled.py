@@ -109,3 +109,22 @@ def test_the_geometry_ops_run_their_torch_code_where_numba_is_not_installed(tmp_
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300,
                           cwd=Path(__file__).resolve().parents[2])
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
+
+
+def test_a_kernel_compiles_without_caching_where_no_cache_directory_is_writable(monkeypatch) -> None:
+    """A hardened service without NUMBA_CACHE_DIR has nowhere to cache: the kernel must still compile and run."""
+    import numba
+
+    real_njit = numba.njit
+
+    def njit(*args, **options):
+        if options.get("cache"):
+            raise RuntimeError("cannot cache function 'double': no locator available for file 'x.py'")
+        return real_njit(*args, **options)
+
+    monkeypatch.setattr(numba, "njit", njit)
+
+    def double(x: float) -> float:
+        return 2.0 * x
+
+    assert compiled._jit()(double)(3.0) == 6.0
