@@ -110,6 +110,8 @@ class InspectConfig(_Strict):
     workers: PositiveInt = Field(1, description="inspection threads sharing the loaded recipes")
     torch_threads: PositiveInt | None = Field(None, description="torch CPU threads (default: torch's choice)")
     deadline_ms: PositiveFloat = Field(5000.0, description="a frame waiting longer than this before inspection is an ERROR")
+    cuda_graphs: bool = Field(True, description="on CUDA, replay the fixed-shape ops (FPS, normal orientation, ICP, "
+                              "networks) from CUDA graphs captured per worker; false runs them eagerly")
 
 
 class PublishConfig(_Strict):

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One-call GPU check: CUDA tests, `bench geometry`, `bench inspect` (100k and 1M points, plus a profiler
-# trace) and `bench serve` (1 and 2 workers), tables written to $OUT. Installs nothing from the network:
+# trace) and `bench serve` (1 and 2 workers; each also on the BASE tree when given), tables written to $OUT. Installs nothing from the network:
 # packages the machine lacks come as wheels in ./.whl, the bundle is one trained beforehand.
 #
 #   OUT=/tmp/out BUNDLE=path/to/bundle scripts/gpu-check.sh            # on the GPU machine
@@ -71,6 +71,7 @@ echo "| step | result | wall |" >>"$SUMMARY"
 echo "|---|---|---|" >>"$SUMMARY"
 { nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm --format=csv 2>/dev/null || echo "no nvidia-smi"
   "$PYTHON" -c "import torch, sys; print('python', sys.version.split()[0], 'torch', torch.__version__, 'cuda', torch.cuda.is_available() and torch.cuda.get_device_name(0))"
+  "$PYTHON" -c "from edge.geometry import compiled; print('numba kernels', compiled.AVAILABLE)"
   nproc; } >"$OUT/env.txt" 2>&1
 cat "$OUT/env.txt" >>"$LOG"
 
@@ -90,8 +91,14 @@ if [[ -n "$BASE" ]]; then
     [[ -f "$OUT/base-trace.json" ]] && gzip -f "$OUT/base-trace.json"
 fi
 for workers in $SERVE; do
+    [[ -n "$BASE" ]] && say "new tree"
     step "bench serve $workers worker(s)" 35 "${PCI[@]}" bench serve --bundle "$BUNDLE" --device "$DEVICE" \
         --points $POINTS_SMALL --frames "$FRAMES" --workers $workers
+    if [[ -n "$BASE" ]]; then
+        say "baseline tree $BASE"
+        step "bench serve $workers worker(s) (baseline)" 35 env -C "$BASE" "${PCI[@]}" bench serve \
+            --bundle "$(realpath "$BUNDLE")" --device "$DEVICE" --points $POINTS_SMALL --frames "$FRAMES" --workers $workers
+    fi
 done
 
 [[ "$GEOMETRY" == 1 ]] && step "bench geometry" 45 "${PCI[@]}" bench geometry --points $POINTS_SMALL \
@@ -106,6 +113,8 @@ tree = "new"
 for line in lines:
     if line.startswith("== baseline tree"):
         tree = "baseline"
+    elif line.startswith("== new tree"):
+        tree = "new"
     if line.startswith("{") and '"stage_ms_p50"' in line:
         r = json.loads(line)
         stages = sorted(r["stage_ms_p50"].items(), key=lambda kv: -kv[1])
@@ -113,7 +122,7 @@ for line in lines:
               + ", ".join(f"{k} {v:.1f}" for k, v in stages) + f" | {r['decisions']} |")
 print()
 for line in lines:
-    if re.search(r"sustained .* frames/s|pcinspect bench serve:|^\│ (end-to-end|in service)|^[│|] (knn|fps|normals|fpfh|voxel|outlier|agcs|grouping|alignment)", line):
+    if re.search(r"sustained .* frames/s|pcinspect bench serve:|^\│ (end-to-end|in service)|^[│|] (knn|fps|normals|fpfh|voxel|outlier|agcs|grouping|alignment)|^== baseline|^== new tree|runs eagerly", line):
         print("    " + line)
 EOF
 

@@ -11,6 +11,8 @@ from contextlib import contextmanager
 import pytest
 import torch
 
+from edge import cuda_graphs
+from edge.geometry import fps
 from edge.geometry.alignment import _ICP_GRAPHS, _icp_batch, _identity
 from edge.geometry.fps import farthest_point_sampling
 from edge.geometry.knn import knn, radius_knn
@@ -58,11 +60,9 @@ def test_fps_replays_its_cached_graph_without_a_host_sync_and_picks_as_the_eager
     with host_syncs() as syncs:
         graphed = farthest_point_sampling(part, 256, seed_indices=seeds)
     assert syncs == []
-    eager: list[torch.Tensor] = []
-    worker = threading.Thread(target=lambda: eager.append(farthest_point_sampling(part, 256, seed_indices=seeds)))
-    worker.start()
-    worker.join()
-    assert torch.equal(graphed.cpu(), eager[0].cpu())
+    with cuda_graphs.eager():
+        eager = farthest_point_sampling(part, 256, seed_indices=seeds)
+    assert torch.equal(graphed.cpu(), eager.cpu())
 
 
 def test_normal_orientation_sweeps_sync_rarely_and_give_the_cpu_signs(cloud: torch.Tensor) -> None:
@@ -86,9 +86,26 @@ def test_icp_with_a_fixed_iteration_count_replays_a_graph_without_a_host_sync(cl
     with host_syncs() as syncs:
         fixed = _icp_batch(source, target, normals, start, 2.0, 20, 1e-6, check_every=20)
     assert syncs == []
-    assert all(graph is not None for _, graph in _ICP_GRAPHS.values()), "an ICP graph capture failed"
+    assert all(graph is not None for _, graph in _ICP_GRAPHS.entries().values()), "an ICP graph capture failed"
     converging = _icp_batch(source, target, normals, start, 2.0, 20, 1e-6, check_every=1)
     assert torch.equal(fixed[0], converging[0]) and int(fixed[3]) == int(converging[3])
+
+
+def test_a_batch_of_icp_starts_captures_its_graph_and_equals_the_eager_run(cloud: torch.Tensor) -> None:
+    target = cloud[::4].to(CUDA)
+    normals = torus(20_000)[1][::4].to(CUDA)
+    source = target[1::3].contiguous()
+    angles = torch.linspace(-0.2, 0.2, 8, dtype=torch.float64)
+    starts = torch.stack([_identity(source) for _ in angles])
+    starts[:, 0, 0], starts[:, 0, 1], starts[:, 1, 0], starts[:, 1, 1] = (
+        angles.cos(), -angles.sin(), angles.sin(), angles.cos())
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="ICP .* runs eagerly")
+        graphed = _icp_batch(source, target, normals, starts.to(CUDA, source.dtype), 2.0, 16, 1e-6, check_every=4)
+    with cuda_graphs.eager():
+        eager = _icp_batch(source, target, normals, starts.to(CUDA, source.dtype), 2.0, 16, 1e-6, check_every=4)
+    torch.testing.assert_close(graphed[0], eager[0], rtol=0, atol=1e-12)
+    assert int(graphed[3]) == int(eager[3])
 
 
 def test_grid_searches_sync_once_per_level_and_equal_the_kdtree(cloud: torch.Tensor) -> None:
@@ -153,4 +170,30 @@ def test_torch_networks_replay_a_captured_graph_with_the_eager_outputs() -> None
         with torch.inference_mode():
             expected = module(centers)
         torch.testing.assert_close(network(centers), expected, rtol=1e-5, atol=1e-6)
-    assert len(network._graphs) == 1
+    assert len(network._graphs.entries()) == 1
+
+
+def test_two_worker_threads_replay_their_own_graphs_and_score_as_the_main_thread() -> None:
+    frame = torus(40_000, seed=5)[0] + torch.tensor([0.2, -0.1, 0.1])
+    inspector = torus_inspector(CUDA)
+    expected = inspector.inspect(frame)
+    results: dict[str, list] = {"verdicts": [], "graphs": [], "errors": []}
+
+    def work() -> None:
+        try:
+            results["verdicts"] += [inspector.inspect(frame) for _ in range(3)]
+            icp = _ICP_GRAPHS.entries().values()
+            assert all(graph is not None for _, graph in icp), "an ICP graph capture failed in a worker"
+            results["graphs"].append(len(fps._GRAPHS.entries()) + len(icp))
+        except Exception as exc:  # reported below with the thread's other results
+            results["errors"].append(repr(exc))
+
+    workers = [threading.Thread(target=work) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert results["errors"] == []
+    assert all(count > 0 for count in results["graphs"]) and len(results["graphs"]) == 2
+    assert [v.decision for v in results["verdicts"]] == [expected.decision] * 6
+    assert all(v.raw_score == pytest.approx(expected.raw_score, rel=1e-5) for v in results["verdicts"])

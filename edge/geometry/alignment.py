@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-import threading
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from typing import Literal
 
 import torch
 
+from edge import cuda_graphs
 from edge.geometry.fpfh import fpfh
 from edge.geometry.knn import knn
 from edge.geometry.normals import estimate_normals
@@ -338,7 +338,7 @@ def _refit(ps: torch.Tensor, pt: torch.Tensor, pose: torch.Tensor, threshold: fl
 _CUDA_CHECK_EVERY = 4
 """ICP iterations per block on CUDA: one replayed CUDA graph, then one host check of whether every member has
 converged; the CPU checks after each iteration."""
-_ICP_GRAPHS: dict[tuple, tuple["_IcpState", torch.cuda.CUDAGraph | None]] = {}
+_ICP_GRAPHS: cuda_graphs.GraphCache[tuple["_IcpState", torch.cuda.CUDAGraph | None]] = cuda_graphs.GraphCache()
 
 
 class _IcpState:
@@ -407,7 +407,7 @@ def _icp_batch(
     member has 6 pairs left): later iterations are masked to the identity, so the result does not depend on
     how often the host asks whether to stop. It asks after every ``check_every`` iterations (default: each on
     CPU, every ``_CUDA_CHECK_EVERY`` on CUDA, where each question is a device synchronisation);
-    ``check_every >= max_iterations`` runs a fixed iteration count without any. On CUDA in the main thread each
+    ``check_every >= max_iterations`` runs a fixed iteration count without any. On CUDA each
     block of ``check_every`` iterations is a CUDA graph, captured once per shape, distance and tolerance.
     """
     n_src = src.shape[0]
@@ -432,13 +432,12 @@ def _icp_state(
     src: torch.Tensor, tgt: torch.Tensor, normals: torch.Tensor | None, transforms: torch.Tensor,
     distance: float, tolerance: float, block: int,
 ) -> tuple[_IcpState, torch.cuda.CUDAGraph | None]:
-    """A loaded ICP state and, on CUDA in the main thread, the graph of ``block`` iterations on it (kept per shape,
-    distance and tolerance; None where no graph is used or its capture failed, which then runs eagerly)."""
-    if not src.is_cuda or threading.current_thread() is not threading.main_thread():
+    """A loaded ICP state and, on CUDA, the graph of ``block`` iterations on it (kept per thread, shape, distance and
+    tolerance; None where no graph is used or its capture failed, which then runs eagerly)."""
+    if not cuda_graphs.enabled(src.device):
         return _IcpState(src, tgt, normals, transforms, distance, tolerance), None
-    key = (src.device, tuple(src.shape), tuple(tgt.shape), normals is None, tuple(transforms.shape), distance,
-           tolerance, block)
-    if key not in _ICP_GRAPHS:
+
+    def record() -> tuple[_IcpState, torch.cuda.CUDAGraph | None]:
         state = _IcpState(src, tgt, normals, transforms, distance, tolerance)
         graph: torch.cuda.CUDAGraph | None = torch.cuda.CUDAGraph()
         side = torch.cuda.Stream(src.device)
@@ -447,13 +446,18 @@ def _icp_state(
             state.iterate(1)
         torch.cuda.current_stream(src.device).wait_stream(side)
         try:
-            with torch.cuda.device(src.device), torch.cuda.graph(graph, capture_error_mode="thread_local"):
+            with cuda_graphs.capture(graph, src.device):
                 state.iterate(block)
         except RuntimeError as exc:
-            warnings.warn(f"ICP runs eagerly on {src.device}: its CUDA graph capture failed ({exc})", stacklevel=2)
+            variant = "point-to-point" if normals is None else "point-to-plane"
+            warnings.warn(f"ICP ({variant}, batch {transforms.shape[0]}) runs eagerly on {src.device}: its CUDA graph "
+                          f"capture failed ({exc})", stacklevel=3)
             graph = None
-        _ICP_GRAPHS[key] = (state, graph)
-    state, graph = _ICP_GRAPHS[key]
+        return state, graph
+
+    key = (src.device, tuple(src.shape), tuple(tgt.shape), normals is None, tuple(transforms.shape), distance,
+           tolerance, block)
+    state, graph = _ICP_GRAPHS.get(key, record)
     state.load(src, tgt, normals, transforms)
     return state, graph
 
@@ -486,13 +490,28 @@ def _point_to_plane_step(p: torch.Tensor, q: torch.Tensor, n: torch.Tensor, w: t
     rhs = (jw * res.unsqueeze(2)).sum(dim=1)
     damping = 1e-9 * lhs.diagonal(dim1=1, dim2=2).sum(dim=1).clamp(min=1e-30)
     lhs = lhs + damping.view(-1, 1, 1) * torch.eye(6, dtype=lhs.dtype, device=lhs.device)
-    x = torch.linalg.solve_ex(lhs, rhs.unsqueeze(2))[0].squeeze(2)
+    x = _solve_spd(lhs, rhs) if lhs.is_cuda else torch.linalg.solve_ex(lhs, rhs.unsqueeze(2))[0].squeeze(2)
     omega, t = x[:, :3], x[:, 3:]
     rotation = _rotation_from_vector(omega)
     update = torch.eye(4, dtype=p.dtype, device=p.device).repeat(p.shape[0], 1, 1)
     update[:, :3, :3] = rotation
     update[:, :3, 3] = centroid + t - (rotation @ centroid.unsqueeze(2)).squeeze(2)
     return update
+
+
+def _solve_spd(lhs: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
+    """Solutions (B, n) of the symmetric positive definite systems ``lhs`` (B, n, n) ``x = rhs`` (B, n).
+
+    Gauss-Jordan elimination without pivoting (stable for SPD matrices; the ICP system is damped) in ``n`` fixed
+    tensor steps: no library call, so a CUDA graph can hold it. cuSOLVER's batched LU (``linalg.solve``) copies its
+    pivots to the host, which broke the ICP block's graph capture in the service.
+    """
+    system = torch.cat([lhs, rhs.unsqueeze(2)], dim=2)
+    for k in range(lhs.shape[1]):
+        row = system[:, k : k + 1, :] / system[:, k : k + 1, k : k + 1]
+        system = system - system[:, :, k : k + 1] * row
+        system[:, k : k + 1, :] = row
+    return system[:, :, -1]
 
 
 def _rotation_from_vector(omega: torch.Tensor) -> torch.Tensor:

@@ -9,23 +9,20 @@ On CUDA the step is recorded once into a CUDA graph of ``_GRAPH_STEPS`` steps ov
 capacity bucket (the next power of two of the point count; padded points can never be picked) and the
 graph is kept: every later call of that shape bucket only loads its points and replays, so ``m`` samples
 cost ``m / _GRAPH_STEPS`` launches and no capture (a capture synchronises the device, collects garbage and
-empties the allocator's cache). Seed points are absorbed in one batched pass, not one step per seed. A
-capture forbids device-wide synchronisation in every other thread (seen with `serve --workers 2`: the second
-worker's sync failed), so graphs are captured and replayed in the main thread only; worker threads step
-eagerly.
+empties the allocator's cache). Seed points are absorbed in one batched pass, not one step per seed. Each
+thread keeps its own graphs (:mod:`edge.cuda_graphs`), so the service's workers replay theirs side by side.
 """
 
 from __future__ import annotations
 
-import threading
-
 import torch
 
+from edge import cuda_graphs
 from edge.geometry import compiled
 
 _GRAPH_STEPS = 64
 _SEED_BLOCK_BYTES = 64 << 20
-_GRAPHS: dict[tuple[torch.device, int, int, torch.dtype], tuple["_FpsState", torch.cuda.CUDAGraph]] = {}
+_GRAPHS: cuda_graphs.GraphCache[tuple["_FpsState", torch.cuda.CUDAGraph]] = cuda_graphs.GraphCache()
 
 
 def farthest_point_sampling(
@@ -58,7 +55,7 @@ def farthest_point_sampling(
         raise ValueError(f"farthest_point_sampling: start={start} outside [0, {n})")
     if m == 0:
         out = torch.empty((b, 0), dtype=torch.int64, device=pts.device)
-    elif pts.is_cuda and m > 2 * _GRAPH_STEPS and threading.current_thread() is threading.main_thread():
+    elif cuda_graphs.enabled(pts.device) and m > 2 * _GRAPH_STEPS:
         out = _replay(pts, m, start, seeds)
     elif not pts.is_cuda and compiled.AVAILABLE:
         out = torch.stack([
@@ -132,18 +129,20 @@ class _FpsState:
 def _replay(pts: torch.Tensor, m: int, start: int, seeds: torch.Tensor | None) -> torch.Tensor:
     """``m`` samples on CUDA from the cached graph of this shape bucket (captured on first use)."""
     b, n, _ = pts.shape
-    key = (pts.device, b, 1 << max(n - 1, 1).bit_length(), pts.dtype)
-    if key not in _GRAPHS:
-        state = _FpsState(b, key[2], key[2] + _GRAPH_STEPS, pts.dtype, pts.device)
+    capacity = 1 << max(n - 1, 1).bit_length()
+
+    def record() -> tuple[_FpsState, torch.cuda.CUDAGraph]:
+        state = _FpsState(b, capacity, capacity + _GRAPH_STEPS, pts.dtype, pts.device)
         state.load(pts[:, :1].expand(-1, 2, -1), 0, None)
         for _ in range(_GRAPH_STEPS):
             state.advance()
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.device(pts.device), torch.cuda.graph(graph):
+        with cuda_graphs.capture(graph, pts.device):
             for _ in range(_GRAPH_STEPS):
                 state.advance()
-        _GRAPHS[key] = (state, graph)
-    state, graph = _GRAPHS[key]
+        return state, graph
+
+    state, graph = _GRAPHS.get((pts.device, b, capacity, pts.dtype), record)
     state.load(pts, start, seeds)
     for _ in range(-(-m // _GRAPH_STEPS)):
         graph.replay()

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 
 import torch
+
+from edge import cuda_graphs
 from edge.geometry import compiled
 from edge.geometry.knn import knn
 
@@ -86,7 +87,7 @@ _UNREACHED = 1 << 62
 _MIN_LISTING_WIDTH = 64
 """Smallest in-edge table width of a CUDA graph: the widest listing varies from frame to frame around 30-50 for k = 16,
 and every new width bucket is a new capture."""
-_SWEEP_GRAPHS: dict[tuple[torch.device, int, int, int, int], tuple["_Sweeps", torch.cuda.CUDAGraph, torch.cuda.CUDAGraph]] = {}
+_SWEEP_GRAPHS: cuda_graphs.GraphCache[tuple["_Sweeps", torch.cuda.CUDAGraph, torch.cuda.CUDAGraph]] = cuda_graphs.GraphCache()
 
 
 class _Sweeps:
@@ -128,26 +129,26 @@ def _sweeps(
     n: int, k: int, width: int, block: int, device: torch.device
 ) -> tuple[_Sweeps, Callable[[], None], Callable[[], None]]:
     """Buffers for ``n`` points listed by at most ``width`` others and the two block runners: graph replays on CUDA
-    in the main thread (one capture per power-of-two capacity and width of at least ``_MIN_LISTING_WIDTH``, kept),
-    the eager methods elsewhere."""
+    (one capture per thread, power-of-two capacity and width of at least ``_MIN_LISTING_WIDTH``, kept), the eager
+    methods elsewhere."""
     capacity = 1 << n.bit_length()
-    if device.type != "cuda" or threading.current_thread() is not threading.main_thread():
+    if not cuda_graphs.enabled(device):
         state = _Sweeps(capacity, k, width, block, device)
         return state, state.relax, state.vote
     width = max(_MIN_LISTING_WIDTH, 1 << max(width - 1, 1).bit_length())
-    key = (device, capacity, k, width, block)
-    if key not in _SWEEP_GRAPHS:
+
+    def record() -> tuple[_Sweeps, torch.cuda.CUDAGraph, torch.cuda.CUDAGraph]:
         state = _Sweeps(capacity, k, width, block, device)
         state.relax()
         state.vote()
         relax, vote = torch.cuda.CUDAGraph(), torch.cuda.CUDAGraph()
-        with torch.cuda.device(device):
-            with torch.cuda.graph(relax):
-                state.relax()
-            with torch.cuda.graph(vote):
-                state.vote()
-        _SWEEP_GRAPHS[key] = (state, relax, vote)
-    state, relax, vote = _SWEEP_GRAPHS[key]
+        with cuda_graphs.capture(relax, device):
+            state.relax()
+        with cuda_graphs.capture(vote, device):
+            state.vote()
+        return state, relax, vote
+
+    state, relax, vote = _SWEEP_GRAPHS.get((device, capacity, k, width, block), record)
     return state, relax.replay, vote.replay
 
 

@@ -38,7 +38,7 @@ def add_parser(targets: argparse._SubParsersAction) -> None:
     serve = targets.add_parser("serve", help="frames/s and latency of the edge service over loopback TCP")
     serve.add_argument("--bundle", type=Path, required=True, help="bundle directory (make one with `pcinspect train`)")
     serve.add_argument("--points", type=int, default=25_000, help="points per frame")
-    serve.add_argument("--frames", type=int, default=20, help="frames measured (after 2 warm-up frames)")
+    serve.add_argument("--frames", type=int, default=20, help="frames measured (after 2 warm-up frames per worker)")
     serve.add_argument("--device", default="cpu", help="torch device")
     serve.add_argument("--workers", type=int, default=1, help="inspection threads")
     serve.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
@@ -103,7 +103,7 @@ def _measure(service: Service, cloud: np.ndarray, frames: int) -> dict[str, np.n
     push.linger = 0
     push.connect(service.addresses["ingest"])
     time.sleep(0.3)
-    warmup = 2
+    warmup = 2 * len(service.workers)
     sent_at: dict[str, float] = {}
 
     def scanner() -> None:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from edge.cuda_graphs import eager
 from edge.logs import fields
 from edge.pipeline.codec import VerdictMessage, identity
 from edge.pipeline.ingest import STOP, Job
@@ -41,7 +42,8 @@ class Worker(StageThread):
     """Takes jobs until it gets STOP; hands verdict messages (without seq/ts_out) to the publisher queue."""
 
     def __init__(self, index: int, station: str, jobs: queue.Queue, verdicts: queue.Queue, recipes: Recipes,
-                 deadline_ms: float, liveness: Liveness, inspect_until: Callable[[], float]) -> None:
+                 deadline_ms: float, liveness: Liveness, inspect_until: Callable[[], float], *,
+                 cuda_graphs: bool = True) -> None:
         super().__init__(f"worker-{index}", liveness)
         self.station = station
         self.jobs = jobs
@@ -50,8 +52,13 @@ class Worker(StageThread):
         self.deadline_ms = deadline_ms
         self.inspect_until = inspect_until
         self.stopping_errors = 0
+        self.cuda_graphs = cuda_graphs
 
     def loop(self) -> None:
+        with eager(not self.cuda_graphs):
+            self._take_jobs()
+
+    def _take_jobs(self) -> None:
         while True:
             self.tick()
             try:

@@ -1,18 +1,17 @@
 """The torch backend: the network rebuilt from its architecture, config and verified safetensors weights.
 
 It is the reference every other backend is checked against and the fallback that serves any bundle: it needs no
-ONNX export and no engine. It always runs the float32 weights, whatever precision was asked for. On CUDA, in the
-main thread, each network's forward pass is captured once per input shape as a CUDA graph and replayed (the inputs
-are fixed-shape: G x K x 3 patches, G x 3 centers), one launch instead of hundreds; worker threads run it eagerly.
+ONNX export and no engine. It always runs the float32 weights, whatever precision was asked for. On CUDA each
+network's forward pass is captured once per input shape and thread as a CUDA graph and replayed (the inputs are
+fixed-shape: G x K x 3 patches, G x 3 centers), one launch instead of hundreds.
 """
 
 from __future__ import annotations
 
-import threading
-
 import torch
 from torch import nn
 
+from edge import cuda_graphs
 from edge.bundle import Bundle
 from edge.models import NETWORK_SPECS, NetworkSpec, build_network
 from edge.runtime.base import BackendUnavailable, Network
@@ -27,17 +26,16 @@ class TorchNetwork(Network):
                  device: torch.device) -> None:
         super().__init__(name, spec, input_shapes, device, "fp32", "fp32 weights (safetensors)")
         self.module = module
-        self._graphs: dict[tuple[torch.Size, ...], tuple[torch.cuda.CUDAGraph, list[torch.Tensor], torch.Tensor]] = {}
+        self._graphs: cuda_graphs.GraphCache[tuple[torch.cuda.CUDAGraph, list[torch.Tensor], torch.Tensor]] = (
+            cuda_graphs.GraphCache())
 
     def _run(self, *inputs: torch.Tensor) -> torch.Tensor:
         tensors = [x.to(self.device, torch.float32) for x in inputs]
-        if self.device.type != "cuda" or threading.current_thread() is not threading.main_thread():
+        if not cuda_graphs.enabled(self.device):
             with torch.inference_mode():
                 return self.module(*tensors)
-        key = tuple(x.shape for x in tensors)
-        if key not in self._graphs:
-            self._graphs[key] = self._capture(tensors)
-        graph, static_inputs, static_output = self._graphs[key]
+        graph, static_inputs, static_output = self._graphs.get(tuple(x.shape for x in tensors),
+                                                               lambda: self._capture(tensors))
         for static, x in zip(static_inputs, tensors):
             static.copy_(x)
         graph.replay()
@@ -54,7 +52,7 @@ class TorchNetwork(Network):
                 self.module(*static_inputs)
         torch.cuda.current_stream(self.device).wait_stream(side)
         graph = torch.cuda.CUDAGraph()
-        with torch.inference_mode(), torch.cuda.graph(graph, capture_error_mode="thread_local"):
+        with torch.inference_mode(), cuda_graphs.capture(graph, self.device):
             static_output = self.module(*static_inputs)
         return graph, static_inputs, static_output
 

@@ -11,7 +11,7 @@ import open3d as o3d
 import pytest
 import torch
 
-from edge.geometry.alignment import Alignment, align, apply_transform, icp
+from edge.geometry.alignment import Alignment, _solve_spd, align, apply_transform, icp
 
 ROTATION_TOL_DEG = 0.5
 TRANSLATION_TOL_M = 0.001  # the scans are in metres
@@ -198,3 +198,14 @@ def test_closed_form_rotation_of_the_cuda_path_equals_the_matrix_exponential() -
     skew[:, 0, 1], skew[:, 0, 2], skew[:, 1, 2] = -omega[:, 2], omega[:, 1], -omega[:, 0]
     skew = skew - skew.transpose(1, 2)
     torch.testing.assert_close(_rodrigues(omega, skew), torch.linalg.matrix_exp(skew), rtol=0, atol=1e-14)
+
+
+def test_graph_safe_spd_solve_equals_lapack_on_point_to_plane_systems() -> None:
+    gen = torch.Generator().manual_seed(3)
+    points = torch.randn(16, 500, 3, generator=gen, dtype=torch.float64) * torch.tensor([40.0, 5.0, 0.5], dtype=torch.float64)
+    normals = torch.nn.functional.normalize(torch.randn(16, 500, 3, generator=gen, dtype=torch.float64), dim=2)
+    jac = torch.cat([torch.linalg.cross(points, normals, dim=2), normals], dim=2)
+    lhs = jac.transpose(1, 2) @ jac + 1e-9 * torch.eye(6, dtype=torch.float64)
+    rhs = torch.randn(16, 6, generator=gen, dtype=torch.float64)
+    expected = torch.linalg.solve(lhs, rhs.unsqueeze(2)).squeeze(2)
+    torch.testing.assert_close(_solve_spd(lhs, rhs), expected, rtol=1e-9, atol=1e-12)

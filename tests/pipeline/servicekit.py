@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 import yaml
 import zmq
 
+from edge import cuda_graphs
 from edge.config import StationConfig
 from edge.pipeline.codec import encode, make_header
 from edge.pipeline.sockets import request
@@ -35,7 +37,8 @@ def variant_bundle(bundle: Path, dest: Path, bundle_id: str) -> Path:
 
 
 class StubInspector:
-    """Answers PASS in ``delay`` seconds; raises when the first coordinate is RAISE_MARK."""
+    """Answers PASS in ``delay`` seconds; raises when the first coordinate is RAISE_MARK. Records each frame's
+    viewpoint and whether CUDA graphs were on in the inspecting thread."""
 
     def __init__(self, bundle_id: str, delay: float = 0.0) -> None:
         self.bundle_id = bundle_id
@@ -43,12 +46,14 @@ class StubInspector:
         self.delay = delay
         self.sensitivity = 0.5
         self.viewpoints: list[list[float] | None] = []
+        self.cuda_graphs: list[bool] = []
 
     def set_sensitivity(self, value: float) -> None:
         self.sensitivity = value
 
     def inspect(self, points: np.ndarray, *, viewpoint: list[float] | None = None) -> Verdict:
         self.viewpoints.append(viewpoint)
+        self.cuda_graphs.append(cuda_graphs.enabled(torch.device("cuda")))
         if points[0, 0] == RAISE_MARK:
             raise RuntimeError("boom")
         time.sleep(self.delay)

@@ -34,6 +34,18 @@ def test_scanner_viewpoint_in_the_header_reaches_the_inspector(serve) -> None:
     assert service.recipes.current("bracket").inspector.viewpoints == [[0.0, 0.0, 500.0], None]
 
 
+def test_workers_inspect_with_cuda_graphs_unless_the_station_turns_them_off(serve) -> None:
+    service, line = serve(inspect={"workers": 2})
+    off, off_line = serve(inspect={"cuda_graphs": False})
+    for _ in range(4):
+        line.send(CLOUD)
+        off_line.send(CLOUD)
+    assert [line.verdict()["verdict"] for _ in range(4)] == ["PASS"] * 4
+    assert [off_line.verdict()["verdict"] for _ in range(4)] == ["PASS"] * 4
+    assert service.recipes.current("bracket").inspector.cuda_graphs == [True] * 4
+    assert off.recipes.current("bracket").inspector.cuda_graphs == [False] * 4
+
+
 def test_paused_service_receives_nothing_until_resumed(serve) -> None:
     service, line = serve()
     assert line.control({"op": "pause"}) == {"ok": True, "state": "paused"}
