@@ -101,9 +101,9 @@ def test_a_batch_of_icp_starts_captures_its_graph_and_equals_the_eager_run(cloud
         angles.cos(), -angles.sin(), angles.sin(), angles.cos())
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message="ICP .* runs eagerly")
-        graphed = _icp_batch(source, target, normals, starts.to(CUDA, source.dtype), 2.0, 16, 1e-6, check_every=4)
+        graphed = _icp_batch(source, target, normals, starts.to(CUDA, torch.float64), 2.0, 16, 1e-6, check_every=4)
     with cuda_graphs.eager():
-        eager = _icp_batch(source, target, normals, starts.to(CUDA, source.dtype), 2.0, 16, 1e-6, check_every=4)
+        eager = _icp_batch(source, target, normals, starts.to(CUDA, torch.float64), 2.0, 16, 1e-6, check_every=4)
     torch.testing.assert_close(graphed[0], eager[0], rtol=0, atol=1e-12)
     assert int(graphed[3]) == int(eager[3])
 

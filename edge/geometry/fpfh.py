@@ -86,6 +86,7 @@ def fpfh_multiscale(
     spfh, pair_d2 = _spfh_by_chunks(pts, nrm, safe, scales, budget)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        warnings.filterwarnings("ignore", message="Sparse invariant checks are implicitly disabled")
         neighbour_sum = torch.sparse_csr_tensor(
             torch.arange(0, idx.numel() + 1, idx.shape[1], device=points.device), safe.reshape(-1),
             torch.zeros(idx.numel(), dtype=dtype, device=points.device), (n, n), check_invariants=False,
