@@ -8,7 +8,9 @@ CUDA graph over static buffers and replay it on later frames. The service inspec
 - a capture runs in ``thread_local`` mode: the other workers may synchronise, allocate and launch while one
   thread captures (the default, ``global`` mode, made a second worker's synchronisation fail);
 - captures are serialised by one lock (they are rare: once per shape bucket and thread) so no two graphs are
-  recorded at once.
+  recorded at once;
+- each worker launches on a stream of its own (:func:`own_stream`): a host synchronisation in one worker waits
+  for that worker's kernels only, and the two workers' kernels can run side by side.
 
 :func:`eager` turns graphs off in the calling thread (tests compare the two; an operator can turn them off with
 ``inspect.cuda_graphs: false``).
@@ -50,6 +52,25 @@ def capture(graph: torch.cuda.CUDAGraph, device: torch.device) -> Iterator[None]
     """Record the block's work on ``device`` into ``graph``: one capture in the process at a time, in
     ``thread_local`` mode so that other threads keep running their own CUDA work meanwhile."""
     with _CAPTURE_LOCK, torch.cuda.device(device), torch.cuda.graph(graph, capture_error_mode="thread_local"):
+        yield
+
+
+@contextmanager
+def own_stream(device: torch.device) -> Iterator[None]:
+    """Run the block's CUDA work on this thread's own stream for ``device`` (made on first use; no-op off CUDA).
+
+    The stream first waits for the device's default stream, where recipes are loaded: whatever a load copied to
+    the GPU is there before the block reads it.
+    """
+    if device.type != "cuda":
+        yield
+        return
+    streams = _LOCAL.__dict__.setdefault("streams", {})
+    if device not in streams:
+        streams[device] = torch.cuda.Stream(device)
+    stream = streams[device]
+    stream.wait_stream(torch.cuda.default_stream(device))
+    with torch.cuda.stream(stream):
         yield
 
 

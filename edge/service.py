@@ -309,7 +309,8 @@ class Service:
                                    self._heartbeat, self.liveness, cfg.service.linger_ms, ledger,
                                    lambda peer, ack: self.ingest.outbox.put((peer, ack)))
         self.workers = [Worker(i, cfg.station, self.jobs, self.verdicts, self.recipes, cfg.inspect.deadline_ms,
-                               self.liveness, lambda: self._inspect_until, cuda_graphs=cfg.inspect.cuda_graphs)
+                               self.liveness, lambda: self._inspect_until, cuda_graphs=cfg.inspect.cuda_graphs,
+                               device=cfg.inspect.device)
                         for i in range(cfg.inspect.workers)]
         self.query = ReplyServer("query", self._socket("query", zmq.REP), QueryHandler(reader, cfg.journal.query_limit),
                                  self.liveness)

@@ -173,7 +173,7 @@ def test_torch_networks_replay_a_captured_graph_with_the_eager_outputs() -> None
     assert len(network._graphs.entries()) == 1
 
 
-def test_two_worker_threads_replay_their_own_graphs_and_score_as_the_main_thread() -> None:
+def test_two_worker_threads_on_their_own_streams_replay_their_own_graphs_and_score_as_the_main_thread() -> None:
     frame = torus(40_000, seed=5)[0] + torch.tensor([0.2, -0.1, 0.1])
     inspector = torus_inspector(CUDA)
     expected = inspector.inspect(frame)
@@ -181,7 +181,8 @@ def test_two_worker_threads_replay_their_own_graphs_and_score_as_the_main_thread
 
     def work() -> None:
         try:
-            results["verdicts"] += [inspector.inspect(frame) for _ in range(3)]
+            with cuda_graphs.own_stream(CUDA):
+                results["verdicts"] += [inspector.inspect(frame) for _ in range(3)]
             icp = _ICP_GRAPHS.entries().values()
             assert all(graph is not None for _, graph in icp), "an ICP graph capture failed in a worker"
             results["graphs"].append(len(fps._GRAPHS.entries()) + len(icp))

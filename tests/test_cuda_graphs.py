@@ -53,3 +53,8 @@ def test_each_thread_makes_and_keeps_its_own_entry_per_key() -> None:
     other.join()
     assert theirs[0] is theirs[1] and theirs[0] is not mine
     assert len(made) == 2 and list(cache.entries()) == ["shape"]
+
+
+def test_own_stream_leaves_cpu_work_as_it_is() -> None:
+    with cuda_graphs.own_stream(torch.device("cpu")):
+        assert torch.ones(3).sum().item() == 3.0

@@ -15,7 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from edge.cuda_graphs import eager
+import torch
+
+from edge.cuda_graphs import eager, own_stream
 from edge.logs import fields
 from edge.pipeline.codec import VerdictMessage, identity
 from edge.pipeline.ingest import STOP, Job
@@ -43,7 +45,7 @@ class Worker(StageThread):
 
     def __init__(self, index: int, station: str, jobs: queue.Queue, verdicts: queue.Queue, recipes: Recipes,
                  deadline_ms: float, liveness: Liveness, inspect_until: Callable[[], float], *,
-                 cuda_graphs: bool = True) -> None:
+                 cuda_graphs: bool = True, device: str = "cpu") -> None:
         super().__init__(f"worker-{index}", liveness)
         self.station = station
         self.jobs = jobs
@@ -53,6 +55,7 @@ class Worker(StageThread):
         self.inspect_until = inspect_until
         self.stopping_errors = 0
         self.cuda_graphs = cuda_graphs
+        self.device = torch.device(device)
 
     def loop(self) -> None:
         with eager(not self.cuda_graphs):
@@ -103,7 +106,8 @@ class Worker(StageThread):
         if problem is not None:
             return Verdict.error(problem)
         try:
-            return inspector.inspect(job.frame.points, viewpoint=job.frame.viewpoint)
+            with own_stream(self.device):
+                return inspector.inspect(job.frame.points, viewpoint=job.frame.viewpoint)
         except Exception as exc:  # one bad frame must not stop the line: it becomes this frame's ERROR
             log.exception("inspection failed", extra=fields(frame_id=ident["frame_id"], recipe=ident["recipe"]))
             return Verdict.error(f"inspection failed: {type(exc).__name__}: {exc}")
