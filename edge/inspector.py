@@ -47,7 +47,7 @@ from edge.stages.fusion import FusedScores, Regime, branch_scores, fuse, regime
 from edge.stages.preprocess import prepare, robust_template_size
 from edge.stages.reconstruction import reconstruction_active, score_reconstruction
 from edge.stages.registration import register
-from edge.stages.template_fit import TemplateFit, refine_deviation
+from edge.stages.template_fit import TemplateFit, refine_at_input_resolution
 from edge.timing import StageTimer
 from edge.verdict import Verdict
 
@@ -166,7 +166,8 @@ class Inspector:
         pre = prepare(points, model, timer, template_size=self._template_size)
         registered = register(pre.points, model, timer, viewpoint=_viewpoint(viewpoint, self.device))
         with timer.stage("deviation_fine"):
-            fit = refine_deviation(registered.fit, points, pre.source_index, registered.transform, model)
+            fit = refine_at_input_resolution(registered.fit, points, pre.source_index, registered.aligned,
+                                             registered.transform, model)
         _require_match(fit, self.params.alignment.min_fitness)
         features = score_features(registered.aligned, model, model.bank, timer)
         with timer.stage("reconstruction"):

@@ -72,6 +72,46 @@ def fine_deviation(
     return out.scatter_reduce(0, rows[kept], fine, reduce="amax", include_self=True)
 
 
+def fine_missing(
+    points: torch.Tensor,
+    rows: torch.Tensor,
+    processing: torch.Tensor,
+    template: torch.Tensor,
+    *,
+    gap_radius: float,
+    cell: float,
+    rim_k: int = 4,
+) -> torch.Tensor:
+    """Missing-material evidence (P,) of a full scan's processing points found among its input ``points`` (N, 3,
+    aligned, every one kept; ``rows`` (N,) the processing row of each) instead of among the voxel centroids
+    ``processing`` (P, 3).
+
+    The voxel grid sets how wide a gap must be before it counts (a few voxels, so that the spaces between centroids
+    are not gaps); a hole narrower than that leaves every template point near some centroid. The input points are
+    denser, so ``gap_radius`` here is a few of their spacings. Only template points with no centroid within
+    ``gap_radius`` can be such gaps, and the input points that could lie within ``gap_radius`` of one belong to
+    centroids within ``gap_radius`` plus a cell diagonal (``cell``: the voxel side) of it: only those input points
+    are searched, so the cost stays with the few suspicious places. A gap's evidence is its distance to the nearest
+    input point, given to its ``rim_k`` nearest processing points (as :func:`missing_evidence` does).
+    """
+    out = processing.new_zeros(processing.shape[0])
+    near_d2, near = knn(template, processing, min(rim_k, processing.shape[0]))
+    suspect = torch.nonzero(near_d2[:, 0] > gap_radius * gap_radius).squeeze(1)
+    if suspect.numel() == 0:
+        return out
+    reach = gap_radius + math.sqrt(3.0) * cell
+    to_suspect, _ = knn(processing, template[suspect], 1)
+    local_rows = to_suspect[:, 0] <= reach * reach
+    local = points[local_rows[rows]]
+    if local.shape[0] == 0:
+        gap = near_d2[suspect, 0].sqrt()
+    else:
+        gap = knn(template[suspect], local, 1)[0][:, 0].sqrt()
+    evidence = torch.where(gap > gap_radius, gap, torch.zeros_like(gap)).to(out.dtype)
+    rim = near[suspect]
+    return out.scatter_reduce(0, rim.reshape(-1), evidence.repeat_interleave(rim.shape[1]), reduce="amax")
+
+
 def missing_evidence(
     points: torch.Tensor,
     template: torch.Tensor,

@@ -7,13 +7,14 @@ coverage of that part and the fitness: the share of scan points near the templat
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 import torch
 
 from edge.geometry.alignment import apply_transform
 from edge.recipe import RecipeModel
-from edge.scoring.deviation import ViewModel, fine_deviation, missing_evidence, surface_deviation
+from edge.scoring.deviation import ViewModel, fine_deviation, fine_missing, missing_evidence, surface_deviation
 
 
 @dataclass(frozen=True)
@@ -51,17 +52,35 @@ def template_fit(aligned: torch.Tensor, model: RecipeModel, *, view_direction: t
                        coverage < dev.full_coverage)
 
 
-def refine_deviation(fit: TemplateFit, points: torch.Tensor, rows: torch.Tensor, transform: torch.Tensor,
-                     model: RecipeModel) -> TemplateFit:
-    """``fit`` with each processing point's deviation raised to the farthest of its own input points
-    (:func:`edge.scoring.deviation.fine_deviation`): ``points`` (N, 3) are the scan as it came, ``rows`` (N,)
-    their processing rows, ``transform`` (4, 4) the registration's. Unchanged when ``deviation.fine`` is off or
-    the grid merged nothing (one input point per processing point)."""
+def refine_at_input_resolution(fit: TemplateFit, points: torch.Tensor, rows: torch.Tensor, processing: torch.Tensor,
+                                transform: torch.Tensor, model: RecipeModel) -> TemplateFit:
+    """``fit`` refined by the scan's own input points where the voxel grid merged them: ``points`` (N, 3) are the
+    scan as it came, ``rows`` (N,) their processing rows (-1: dropped), ``processing`` (P, 3) the aligned processing
+    points, ``transform`` (4, 4) the registration's.
+
+    - ``deviation.fine``: each processing point's deviation raised to the farthest of its own input points
+      (:func:`edge.scoring.deviation.fine_deviation`).
+    - ``deviation.fine_missing`` (full scans): missing material looked for among the input points, with a gap
+      radius of ``gap_radius_voxels`` input spacings instead of voxels (:func:`fine_missing`), the stronger
+      evidence kept per processing point.
+
+    Unchanged when the grid merged nothing (one input point per processing point) or both are off.
+    """
     dev = model.params.deviation
     count = fit.deviation.shape[0]
-    if not (dev.enabled and dev.fine) or rows.shape[0] <= count:
+    if not dev.enabled or rows.shape[0] <= count or not (dev.fine or (dev.fine_missing and not fit.partial)):
         return fit
+    kept = rows >= 0
     voxel = model.params.preprocess.voxel_size
-    fine = fine_deviation(apply_transform(points, transform), rows, count, model.template, model.template_normals,
-                          patch_radius=dev.patch_radius_voxels * voxel)
-    return replace(fit, deviation=torch.maximum(fit.deviation, fine))
+    aligned = apply_transform(points[kept], transform)
+    rows = rows[kept]
+    if dev.fine:
+        fine = fine_deviation(aligned, rows, count, model.template, model.template_normals,
+                              patch_radius=dev.patch_radius_voxels * voxel)
+        fit = replace(fit, deviation=torch.maximum(fit.deviation, fine))
+    if dev.fine_missing and not fit.partial and aligned.shape[0] > count:
+        spacing = voxel / math.sqrt(aligned.shape[0] / count)
+        found = fine_missing(aligned, rows, processing, model.template, gap_radius=dev.gap_radius_voxels * spacing,
+                             cell=voxel)
+        fit = replace(fit, missing=torch.maximum(fit.missing, found))
+    return fit

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from edge.geometry.sampling import voxel_downsample
-from edge.scoring.deviation import fine_deviation, missing_evidence, surface_deviation
+from edge.scoring.deviation import fine_deviation, fine_missing, missing_evidence, surface_deviation
 
 
 def _plane(n: int = 60, spacing: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -101,3 +101,29 @@ def test_input_points_dropped_by_preprocessing_do_not_count() -> None:
     normals = torch.tensor([[0.0, 0.0, 1.0]]).expand_as(template)
     fine = fine_deviation(scan, rows, merged.shape[0], template, normals, patch_radius=1.0)
     assert float(fine.max()) < 1e-4
+
+
+def _holed_plate(hole_radius: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A dense scan (spacing 0.25) of a 21 x 21 plate with a round hole at its centre, its 1.0 voxel grid (centroids
+    and rows) and the plate's template at the voxel's spacing."""
+    scan = _dense_plate(spacing=0.25, size=21.0)
+    scan = scan[((scan[:, :2] - 10.5) ** 2).sum(dim=1).sqrt() > hole_radius]
+    merged, rows = voxel_downsample(scan, 1.0)
+    return scan, rows, merged, _dense_plate(spacing=1.0, size=21.0)
+
+
+def test_a_hole_narrower_than_the_coarse_gap_radius_shows_among_the_input_points() -> None:
+    scan, rows, merged, template = _holed_plate(2.2)
+    normals = torch.tensor([[0.0, 0.0, 1.0]]).expand_as(template)
+    coarse, _, _ = missing_evidence(merged, template, normals, gap_radius=3.0)
+    fine = fine_missing(scan, rows, merged, template, gap_radius=3 * 0.25, cell=1.0)
+    rim = ((merged[:, :2] - 10.5) ** 2).sum(dim=1).sqrt() < 4.0
+    assert float(coarse.max()) == 0.0
+    assert float(fine[rim].max()) > 1.5
+    assert float(fine[~rim].max()) == 0.0
+
+
+def test_a_whole_plate_has_no_missing_material_at_the_input_resolution() -> None:
+    scan, rows, merged, template = _holed_plate(0.0)
+    fine = fine_missing(scan, rows, merged, template, gap_radius=3 * 0.25, cell=1.0)
+    assert float(fine.max()) == 0.0
