@@ -91,10 +91,11 @@ class DeviationParams(_Strict):
         "control on dev-bench at a grid 3x coarser than the scans (docs/detector.md)",
     )
     fine_missing: bool = Field(
-        True,
+        False,
         description="on a full scan, also look for missing material among the input points themselves, with a gap "
         "radius of gap_radius_voxels input spacings (the voxel over the square root of the input points per "
-        "processing point): a hole narrower than gap_radius_voxels voxels still shows (issue 11, item 3)",
+        "processing point): a hole narrower than gap_radius_voxels voxels still shows (issue 11, item 3). Off by "
+        "default for its cost on scans much denser than the grid (docs/detector.md)",
     )
 
 
