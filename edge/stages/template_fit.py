@@ -80,7 +80,7 @@ def refine_at_input_resolution(fit: TemplateFit, points: torch.Tensor, rows: tor
         fit = replace(fit, deviation=torch.maximum(fit.deviation, fine))
     if dev.fine_missing and not fit.partial and aligned.shape[0] > count:
         spacing = voxel / math.sqrt(aligned.shape[0] / count)
-        found = fine_missing(aligned, rows, processing, model.template, model.template_normals,
-                             gap_radius=dev.gap_radius_voxels * spacing, cell=voxel)
+        found = fine_missing(aligned, rows, processing, model.template, gap_radius=dev.gap_radius_voxels * spacing,
+                             cell=voxel)
         fit = replace(fit, missing=torch.maximum(fit.missing, found))
     return fit
