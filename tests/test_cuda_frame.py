@@ -198,3 +198,21 @@ def test_two_worker_threads_on_their_own_streams_replay_their_own_graphs_and_sco
     assert all(count > 0 for count in results["graphs"]) and len(results["graphs"]) == 2
     assert [v.decision for v in results["verdicts"]] == [expected.decision] * 6
     assert all(v.raw_score == pytest.approx(expected.raw_score, rel=1e-5) for v in results["verdicts"])
+
+
+def test_missing_material_at_the_input_resolution_on_cuda_equals_the_cpu() -> None:
+    from edge.geometry.sampling import voxel_downsample
+    from edge.scoring.deviation import fine_missing
+
+    ticks = torch.arange(0.0, 21.0, 0.25)
+    x, y = torch.meshgrid(ticks, ticks, indexing="ij")
+    scan = torch.stack([x.reshape(-1), y.reshape(-1), torch.zeros(x.numel())], dim=1)
+    scan = scan[((scan[:, :2] - 10.5) ** 2).sum(dim=1).sqrt() > 2.2]
+    merged, rows = voxel_downsample(scan, 1.0)
+    ticks = torch.arange(0.0, 21.0, 1.0)
+    x, y = torch.meshgrid(ticks, ticks, indexing="ij")
+    template = torch.stack([x.reshape(-1), y.reshape(-1), torch.zeros(x.numel())], dim=1)
+    expected = fine_missing(scan, rows, merged, template, gap_radius=0.75, cell=1.0)
+    found = fine_missing(scan.to(CUDA), rows.to(CUDA), merged.to(CUDA), template.to(CUDA), gap_radius=0.75, cell=1.0)
+    assert float(expected.max()) > 1.5
+    torch.testing.assert_close(found.cpu(), expected, rtol=1e-5, atol=1e-5)
