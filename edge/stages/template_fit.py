@@ -68,7 +68,8 @@ def refine_at_input_resolution(fit: TemplateFit, points: torch.Tensor, rows: tor
     """
     dev = model.params.deviation
     count = fit.deviation.shape[0]
-    if not dev.enabled or rows.shape[0] <= count or not (dev.fine or (dev.fine_missing and not fit.partial)):
+    look_for_missing = dev.fine_missing and not fit.partial
+    if not dev.enabled or rows.shape[0] <= count or not (dev.fine or look_for_missing):
         return fit
     kept = rows >= 0
     voxel = model.params.preprocess.voxel_size
@@ -78,7 +79,7 @@ def refine_at_input_resolution(fit: TemplateFit, points: torch.Tensor, rows: tor
         fine = fine_deviation(aligned, rows, count, model.template, model.template_normals,
                               patch_radius=dev.patch_radius_voxels * voxel)
         fit = replace(fit, deviation=torch.maximum(fit.deviation, fine))
-    if dev.fine_missing and not fit.partial and aligned.shape[0] > count:
+    if look_for_missing and aligned.shape[0] > count:
         spacing = voxel / math.sqrt(aligned.shape[0] / count)
         found = fine_missing(aligned, rows, processing, model.template, gap_radius=dev.gap_radius_voxels * spacing,
                              cell=voxel)

@@ -444,21 +444,18 @@ def _fit_method(analyses: list[tuple[Inspector, Analysis, np.ndarray | None]], f
 def _view_regime(analyses: list[tuple[Inspector, Analysis, np.ndarray | None]], folds: list[int],
                  scales: BranchScales, options: TrainOptions, spec: FusionSpec | None = None) -> ViewRegime | None:
     """The single-view model from the held-back single views: their scales, the fusion fitted on them (``spec``,
-    by default every branch with the recipe's fusion method; the scaled sum of every branch when they hold no
-    defect, and None for a ``spec`` then) and the calibration of their normal scores. The held-back models score with ``scales`` (set by the
-    caller) and no view model of their own, so the views are fitted exactly as full scans are."""
-    defects = any(labels is not None for _, _, labels in analyses)
-    if spec is not None:
-        fitted = _fit_variant(analyses, folds, spec, options) if defects else None
-        return None if fitted is None else ViewRegime(scales, fitted.calibration, fitted.fusion)
-    if not defects:
+    by default every branch with the recipe's fusion method) and the calibration of their normal scores. Views
+    without a defect leave no fusion to fit: the recipe's own model is then the scaled sum of every branch, and an
+    ablation ``spec`` gets None. The held-back models score with ``scales`` (set by the caller) and no view model of
+    their own, so the views are fitted exactly as full scans are."""
+    if not any(labels is not None for _, _, labels in analyses):
+        if spec is not None:
+            return None
         normal = [(inspector, analysis) for inspector, analysis, labels in analyses if labels is None]
         calibration = fit_calibration(np.array(_object_scores(normal, None)), margin=options.margin)
         return ViewRegime(scales, calibration, None)
-    fitted = _fit_variant(analyses, folds, FusionSpec(None, options.fusion_method or "sum"), options)
-    if fitted is None:
-        return None
-    return ViewRegime(scales, fitted.calibration, fitted.fusion)
+    fitted = _fit_variant(analyses, folds, spec or FusionSpec(None, options.fusion_method or "sum"), options)
+    return None if fitted is None else ViewRegime(scales, fitted.calibration, fitted.fusion)
 
 
 def _choose(analyses: list[tuple[Inspector, Analysis, np.ndarray | None]], folds: list[int],
