@@ -13,7 +13,8 @@ torch.set_num_threads(1)
 def test_streaming_demo_answers_every_part_and_draws_failed_ones(tmp_path: Path, capsys) -> None:
     out = tmp_path / "demo"
     code = main(["demo", "--parts", "8", "--defect-rate", "1.0", "--points", "6000", "--target-points", "3000",
-                 "--train-scans", "3", "--threads", "1", "--timeout", "20", "--out", str(out)])
+                 "--train-scans", "3", "--threads", "1", "--timeout", "20", "--out", str(out),
+                 "--set", "deviation.fine_missing=true"])
     text = capsys.readouterr().out
     assert code == 0, text
     assert "answered 8/8 frames" in text
@@ -25,6 +26,12 @@ def test_streaming_demo_answers_every_part_and_draws_failed_ones(tmp_path: Path,
     assert failed, "a part with a defect should fail"
     assert {p.name.split("-")[0] for p in (out / "heatmaps").glob("*.png")} == failed
     assert (out / "bundle" / "bundle.yaml").is_file() and (out / "station.yaml").is_file()
+    assert "fine_missing: true" in (out / "bundle" / "bundle.yaml").read_text()
+
+
+def test_streaming_demo_rejects_a_malformed_parameter_override(tmp_path: Path, capsys) -> None:
+    assert main(["demo", "--set", "deviation.fine_missing", "--out", str(tmp_path)]) == 1
+    assert "--set expects KEY=VALUE" in capsys.readouterr().err
 
 
 def test_streaming_demo_rejects_a_bad_defect_rate(tmp_path: Path, capsys) -> None:

@@ -44,6 +44,7 @@ from edge.geometry.sampling import voxel_downsample
 from edge.pipeline.codec import encode, make_header
 from edge.service import Service
 from edge.timing import StageTimer
+from trainer.cli.options import add_override_argument, parse_overrides
 from trainer.data import (DEFECT_KINDS, GOOD, PART_KINDS, Sample, apply_defect, list_classes, load_split, make_part,
                           synthetic_sample)
 
@@ -68,6 +69,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     stream.add_argument("--timeout", type=float, default=30.0, help="most seconds to wait for any one verdict")
     stream.add_argument("--threads", type=int, help="torch CPU threads for training and the service (default: torch's)")
     stream.add_argument("--seed", type=int, default=0)
+    add_override_argument(stream)
     stream.add_argument("--out", type=Path, default=Path("demo-out"),
                         help="bundle, journal, station.yaml and heatmaps/ go here (default: ./demo-out)")
     front = parser.add_argument_group("front-end demo (--frontend)")
@@ -133,6 +135,7 @@ def run_streaming(args: argparse.Namespace) -> int:
         raise UsageError("--parts, --train-scans, --in-flight and --timeout must be positive")
     if not 0.0 <= args.defect_rate <= 1.0:
         raise UsageError("--defect-rate must be within [0, 1]")
+    args.overrides = {**RECIPE_OVERRIDES, **parse_overrides(args.overrides)}
     if args.threads:
         torch.set_num_threads(args.threads)
     console = Console(width=max(120, Console().width))
@@ -212,7 +215,7 @@ def _train(scans: list[np.ndarray], args: argparse.Namespace, dest: Path, progre
     from trainer.fit.save import save_recipe
 
     options = TrainOptions.quick(target_points=args.target_points, seed=args.seed)
-    trained = train_recipe(scans, options=options, progress=progress, overrides=RECIPE_OVERRIDES)
+    trained = train_recipe(scans, options=options, progress=progress, overrides=args.overrides)
     return save_recipe(trained, args.part, dest)
 
 
