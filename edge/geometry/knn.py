@@ -1,8 +1,8 @@
 """Exact k-nearest-neighbour and radius-limited search, one function per query kind for CPU and CUDA.
 
-On CPU the search is scipy's ``cKDTree`` (C++, parallel over ``torch.get_num_threads()`` workers): 5-30x
-faster than any tensor formulation on a few cores; the trees of the last few reference clouds are kept and reused
-for bit-identical coordinates. On CUDA, frames up to ``_GPU_BRUTE_FORCE_PAIRS`` query x ref
+On CPU the search is pykdtree's k-d tree (C, OpenMP over ``torch.get_num_threads()`` threads): 5-30x faster than
+any tensor formulation on a few cores, and unlike scipy's ``cKDTree`` (same answers) it starts no Python thread per
+query; the trees of the last few reference clouds are kept and reused for bit-identical coordinates. On CUDA, frames up to ``_GPU_BRUTE_FORCE_PAIRS`` query x ref
 pairs use chunked brute force (matrix products and top-k, no host synchronisation) and larger ones the uniform
 grid below, in torch. All return the same thing: squared distances recomputed from the coordinates in the query
 dtype, nearest first.
@@ -32,7 +32,8 @@ import threading
 
 import numpy as np
 import torch
-from scipy.spatial import cKDTree
+from pykdtree.kdtree import KDTree
+from threadpoolctl import ThreadpoolController
 
 from edge.geometry import compiled
 
@@ -49,9 +50,13 @@ _CELL_QUANTILE = 0.9
 _GRID_LEVELS = 3
 _CERTIFY_MARGIN = 1.0 - 1e-5  # absorbs float rounding of the guaranteed radius
 _TREE_CACHE = 16
-_TREES: list[tuple[np.ndarray, cKDTree]] = []
+_TREES: list[tuple[np.ndarray, KDTree]] = []
 """The most recently used k-d trees with their float64 coordinates, most recent last (:func:`_tree`)."""
 _TREES_LOCK = threading.Lock()
+_OPENMP_THREAD_SETTERS = [lib.dynlib.omp_set_num_threads
+                          for lib in ThreadpoolController().select(user_api="openmp").lib_controllers]
+"""``omp_set_num_threads`` of every OpenMP runtime loaded with pykdtree: its queries run on the calling thread's
+OpenMP thread count, which is set to torch's before each query (the service's workers are threads of their own)."""
 
 
 def knn(
@@ -172,7 +177,7 @@ def _search(
 def _kdtree_search(
     query: torch.Tensor, ref: torch.Tensor, k: int, radius: float | None, exclude_self: bool
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """scipy cKDTree search in float64; the query's own index is dropped (or the farthest hit when duplicates
+    """k-d tree search in float64; the query's own index is dropped (or the farthest hit when duplicates
     of the query crowd it out), then distances are recomputed in the query dtype."""
     m = query.shape[0]
     if m == 0 or k == 0:
@@ -183,7 +188,7 @@ def _kdtree_search(
     return _finish(query, ref, d, i, k, radius, exclude_self)
 
 
-def _tree(ref: torch.Tensor) -> tuple[cKDTree, np.ndarray]:
+def _tree(ref: torch.Tensor) -> tuple[KDTree, np.ndarray]:
     """A k-d tree of ``ref`` (N, 3) and its float64 coordinates (owned by the tree, never written).
 
     One frame searches the same clouds several times (the scan, each ICP target, the template of every frame),
@@ -197,19 +202,26 @@ def _tree(ref: torch.Tensor) -> tuple[cKDTree, np.ndarray]:
             if data.shape == ref64.shape and np.array_equal(data.view(np.int64), bits):
                 _TREES.append(_TREES.pop(position))
                 return tree, data
-    tree = cKDTree(ref64)
+    tree = KDTree(ref64)
     with _TREES_LOCK:
         _TREES.append((ref64, tree))
         del _TREES[:-_TREE_CACHE]
     return tree, ref64
 
 
-def _tree_query(tree: cKDTree, q64: np.ndarray, wanted: int, radius: float | None) -> tuple[np.ndarray, np.ndarray]:
-    """The raw cKDTree answer (M, wanted): float64 distances (inf where none) and indices, nearest first."""
-    bound = math.inf if radius is None else radius
-    d, i = tree.query(q64, wanted, distance_upper_bound=bound, workers=max(1, torch.get_num_threads()))
+def _tree_query(tree: KDTree, q64: np.ndarray, wanted: int, radius: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """The raw k-d tree answer (M, wanted): float64 distances (inf where none) and int64 indices (the reference
+    size where none), nearest first."""
+    threads = max(1, torch.get_num_threads())
+    for set_threads in _OPENMP_THREAD_SETTERS:
+        set_threads(threads)
+    d, i = tree.query(q64, wanted, distance_upper_bound=radius)
     m = q64.shape[0]
-    return np.asarray(d, dtype=np.float64).reshape(m, wanted), np.asarray(i, dtype=np.int64).reshape(m, wanted)
+    d, i = np.asarray(d, dtype=np.float64).reshape(m, wanted), np.asarray(i, dtype=np.int64).reshape(m, wanted)
+    missing = i >= tree.n
+    if missing.any():
+        d[missing], i[missing] = math.inf, tree.n
+    return d, i
 
 
 def _finish(

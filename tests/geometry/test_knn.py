@@ -1,5 +1,5 @@
 """Exact kNN and hybrid radius search against scipy's cKDTree, including degenerate clouds: the CPU kernel
-(``knn``, cKDTree) and the CUDA grid kernel (``_grid_search``, run here on CPU tensors) alike."""
+(``knn``, pykdtree) and the CUDA grid kernel (``_grid_search``, run here on CPU tensors) alike."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 import torch
+from pykdtree.kdtree import KDTree
 from scipy.spatial import cKDTree
 
 from edge.geometry.knn import _grid_search, knn, knn_and_radius_knn, radius_knn
@@ -176,7 +177,7 @@ def test_knn_reuses_the_k_d_tree_of_the_same_coordinates(monkeypatch: pytest.Mon
     import edge.geometry.knn as knn_module
 
     builds = []
-    monkeypatch.setattr(knn_module, "cKDTree", lambda data: builds.append(len(data)) or cKDTree(data))
+    monkeypatch.setattr(knn_module, "KDTree", lambda data: builds.append(len(data)) or KDTree(data))
     monkeypatch.setattr(knn_module, "_TREES", [])
     ref, _ = torus(3000, seed=5)
     knn(torch.randn(100, 3) * 30, ref, 4)
@@ -206,3 +207,22 @@ def test_knn_keeps_only_the_most_recent_trees(monkeypatch: pytest.MonkeyPatch) -
     kept = [data for data, _ in knn_module._TREES]
     assert len(kept) == knn_module._TREE_CACHE
     assert np.array_equal(kept[-1], clouds[-1].double().numpy())
+
+
+def test_k_d_tree_queries_run_on_torchs_cpu_thread_count() -> None:
+    """pykdtree's OpenMP runtime (bundled with its wheel) follows the calling thread's torch setting: the service
+    sets one per worker, and OpenMP's own default is every core."""
+    from threadpoolctl import threadpool_info
+
+    def pykdtree_threads() -> list[int]:
+        return [lib["num_threads"] for lib in threadpool_info() if "pykdtree" in lib["filepath"]]
+
+    previous = torch.get_num_threads()
+    points, _ = torus(500)
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            knn(points, points, 4)
+            assert pykdtree_threads() == [threads]
+    finally:
+        torch.set_num_threads(previous)
