@@ -17,7 +17,7 @@ from edge.verdict import Verdict
 from trainer.data import GOOD, load_split
 from trainer.evaluate.metrics import auroc, evaluate_class
 from trainer.evaluate.registration import RegistrationError, registration_error, summarize
-from trainer.fit.recipe import TrainedRecipe, TrainOptions, train_recipe
+from trainer.fit.recipe import TrainedRecipe, TrainOptions, train_recipe, validation_figures
 
 Progress = Callable[[str], None]
 
@@ -50,11 +50,14 @@ class ClassResult:
     outcomes: list[CloudOutcome] = field(default_factory=list)
     registration: dict[str, float] = field(default_factory=dict)
     stage_ms: dict[str, float] = field(default_factory=dict)
+    validation: dict[str, float] = field(default_factory=dict)
+    """The fusion's own figures on the training's held-back validation scans (what it was chosen by)."""
 
     def to_report(self) -> dict[str, object]:
         """The class entry of report.json."""
         return {**self.metrics, "train_sec": self.train_sec, "sec_per_cloud": self.sec_per_cloud,
-                "per_kind": self.per_kind, "registration": self.registration, "stage_ms": self.stage_ms}
+                "per_kind": self.per_kind, "registration": self.registration, "stage_ms": self.stage_ms,
+                "validation": self.validation}
 
 
 def run_class(
@@ -84,6 +87,8 @@ def run_class(
     for name, variant in trained.variants.items():
         inspectors[name] = inspector.with_fusion(variant.fusion, variant.calibration, variant.view)
     outcomes: dict[str | None, list[CloudOutcome]] = {name: [] for name in inspectors}
+    validation = {None: validation_figures(trained.fusion_fit, trained.view_fit)}
+    validation.update({name: variant.validation for name, variant in trained.variants.items()})
     rng = np.random.default_rng(0)
     errors: list[RegistrationError] = []
     stages: list[dict[str, float]] = []
@@ -118,6 +123,7 @@ def run_class(
             outcomes=items,
             registration=summarize(errors),
             stage_ms={k: float(np.median([t.get(k, 0.0) for t in stages])) for k in sorted({k for t in stages for k in t})},
+            validation=validation[name],
         )
         for name, items in outcomes.items()
     }

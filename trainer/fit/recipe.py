@@ -117,6 +117,25 @@ class FusionVariant:
     view: ViewRegime | None = None
     """The single-view model of the same fusion (its branches and method fitted on the held-back single views),
     which scores the single views of an ablation row; None when the training has no single views."""
+    view_fit: FusionFit | None = None
+    """The single-view fusion's fit (its validation figures on the held-back single views), None without one."""
+
+    @property
+    def validation(self) -> dict[str, float]:
+        """This fusion's object and point AUROC on the held-back validation scans (``view_`` keys: on the held-back
+        single views), the figures it was chosen or compared by."""
+        return validation_figures(self.fit, self.view_fit)
+
+
+def validation_figures(fit: FusionFit | None, view_fit: FusionFit | None) -> dict[str, float]:
+    """``object_auroc`` / ``point_auroc`` of a fusion's fit on full scans and, with ``view_`` prefixed, on single
+    views; the keys of a missing fit are left out."""
+    figures = {}
+    for prefix, item in (("", fit), ("view_", view_fit)):
+        if item is not None:
+            figures[f"{prefix}object_auroc"] = float(item.object_auroc)
+            figures[f"{prefix}point_auroc"] = float(item.point_auroc)
+    return figures
 
 
 @dataclass
@@ -128,6 +147,7 @@ class TrainedRecipe:
     normal_scores: list[float] = field(default_factory=list)
     variants: dict[str, FusionVariant] = field(default_factory=dict)
     fusion_fit: FusionFit | None = None
+    view_fit: FusionFit | None = None
     fusion_choice: dict[str, object] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     scans: list[dict[str, object]] = field(default_factory=list)
@@ -294,16 +314,16 @@ def train_recipe(
         fusion = None
         normal_scores = _object_scores(normal, None)
         calibration = fit_calibration(np.array(normal_scores), margin=options.margin)
-    view = None
+    view, view_fit = None, None
     if view_scales is not None:
         say("fitting the single-view model")
         for inspector, _, _ in analyses:
             inspector.model.scales = view_scales
         view_subset = ([analyses[i] for i in views], [folds[i] for i in views])
-        view = _view_regime(*view_subset, view_scales, options)
+        view, view_fit = _view_regime(*view_subset, view_scales, options)
         for name, variant in variants.items():
             say(f"fitting the single-view model of the fusion variant {name}")
-            variant.view = _view_regime(*view_subset, view_scales, options, options.variants[name])
+            variant.view, variant.view_fit = _view_regime(*view_subset, view_scales, options, options.variants[name])
     timings["fusion"] = time.perf_counter() - started
 
     say("final model on all scans")
@@ -315,6 +335,7 @@ def train_recipe(
         normal_scores=normal_scores,
         variants=variants,
         fusion_fit=main.fit if main is not None else None,
+        view_fit=view_fit,
         fusion_choice=main.choice if main is not None else {},
         timings=timings,
         scans=[{"points": int(c.shape[0]), "sha256": hashlib.sha256(c.numpy().tobytes()).hexdigest()} for c in clouds],
@@ -442,20 +463,23 @@ def _fit_method(analyses: list[tuple[Inspector, Analysis, np.ndarray | None]], f
 
 
 def _view_regime(analyses: list[tuple[Inspector, Analysis, np.ndarray | None]], folds: list[int],
-                 scales: BranchScales, options: TrainOptions, spec: FusionSpec | None = None) -> ViewRegime | None:
+                 scales: BranchScales, options: TrainOptions,
+                 spec: FusionSpec | None = None) -> tuple[ViewRegime | None, FusionFit | None]:
     """The single-view model from the held-back single views: their scales, the fusion fitted on them (``spec``,
-    by default every branch with the recipe's fusion method) and the calibration of their normal scores. Views
-    without a defect leave no fusion to fit: the recipe's own model is then the scaled sum of every branch, and an
-    ablation ``spec`` gets None. The held-back models score with ``scales`` (set by the caller) and no view model of
-    their own, so the views are fitted exactly as full scans are."""
+    by default every branch with the recipe's fusion method) and the calibration of their normal scores, with that
+    fusion's fit. Views without a defect leave no fusion to fit: the recipe's own model is then the scaled sum of
+    every branch, and an ablation ``spec`` gets None. The held-back models score with ``scales`` (set by the
+    caller) and no view model of their own, so the views are fitted exactly as full scans are."""
     if not any(labels is not None for _, _, labels in analyses):
         if spec is not None:
-            return None
+            return None, None
         normal = [(inspector, analysis) for inspector, analysis, labels in analyses if labels is None]
         calibration = fit_calibration(np.array(_object_scores(normal, None)), margin=options.margin)
-        return ViewRegime(scales, calibration, None)
+        return ViewRegime(scales, calibration, None), None
     fitted = _fit_variant(analyses, folds, spec or FusionSpec(None, options.fusion_method or "sum"), options)
-    return None if fitted is None else ViewRegime(scales, fitted.calibration, fitted.fusion)
+    if fitted is None:
+        return None, None
+    return ViewRegime(scales, fitted.calibration, fitted.fusion), fitted.fit
 
 
 def _choose(analyses: list[tuple[Inspector, Analysis, np.ndarray | None]], folds: list[int],
