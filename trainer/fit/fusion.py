@@ -59,6 +59,9 @@ class FusionOptions:
     object_top_k: int = 10
     one_sided: bool = True
     tie_tolerance: float = 0.002
+    prune_branches: bool = True
+    """The recipe's own fusion (method ``auto``) leaves out each branch the validation scans do not show to help
+    (backward elimination, ``trainer.fit.recipe._prune_branches``)."""
     seed: int = 0
 
     def __post_init__(self) -> None:

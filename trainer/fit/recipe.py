@@ -485,7 +485,14 @@ def _view_regime(analyses: list[tuple[Inspector, Analysis, np.ndarray | None]], 
 def _choose(analyses: list[tuple[Inspector, Analysis, np.ndarray | None]], folds: list[int],
             branches: tuple[str, ...] | None, options: TrainOptions) -> FusionVariant | None:
     """The One-Class SVM or the scaled sum over ``branches``, whichever scores better on the held-back validation
-    scans (the sum on a tie within ``options.fusion.tie_tolerance``), with the choice and its reason recorded."""
+    scans (the sum on a tie within ``options.fusion.tie_tolerance``), with the choice and its reason recorded.
+
+    With ``branches`` None (the recipe's own fusion) the branches are chosen first (:func:`_prune_branches`): a
+    branch that the validation scans do not show to help is left out, so the fusion cannot lose to a subset of
+    itself on that evidence. An explicit ``branches`` (an ablation row) is kept as given."""
+    dropped: list[str] = []
+    if branches is None and options.fusion.prune_branches:
+        branches, dropped = _prune_branches(analyses, folds, options)
     fitted = {m: _fit_method(analyses, folds, FusionSpec(branches, m), options) for m in ("sum", "ocsvm")}
     merit = {m: _validation_merit(v.fit) for m, v in fitted.items() if v is not None}
     if not merit:
@@ -502,7 +509,37 @@ def _choose(analyses: list[tuple[Inspector, Analysis, np.ndarray | None]], folds
         "reason": f"{best} scored {merit[best]:.4f} (mean of object and point AUROC on the held-back validation "
                   f"scans) against {others}; a tie within {tolerance} goes to the sum",
     }
+    if dropped:
+        choice["branches_left_out"] = dropped
     return replace(fitted[best], choice=choice)
+
+
+def _prune_branches(analyses: list[tuple[Inspector, Analysis, np.ndarray | None]], folds: list[int],
+                    options: TrainOptions) -> tuple[tuple[str, ...] | None, list[str]]:
+    """Backward elimination of the fusion's branches on the held-back validation scans, measured with the scaled
+    sum (a fit of seconds; the method is chosen afterwards): while leaving out some branch scores at least the
+    current set's validation merit less ``tie_tolerance``, the best such branch is left out (fewer branches win a
+    tie). Returns the branches kept (None when every active branch stays) and one line per branch left out."""
+    active = [b for b in BRANCHES if b in analyses[0][0].branch_scores(analyses[0][1])] if analyses else []
+    current = list(active)
+    fit = _fit_method(analyses, folds, FusionSpec(tuple(current), "sum"), options) if current else None
+    if fit is None:
+        return None, []
+    merit = _validation_merit(fit.fit)
+    dropped = []
+    while len(current) > 1:
+        trials = {b: _fit_method(analyses, folds, FusionSpec(tuple(x for x in current if x != b), "sum"), options)
+                  for b in current}
+        merits = {b: _validation_merit(v.fit) for b, v in trials.items() if v is not None}
+        if not merits:
+            break
+        branch = max(merits, key=lambda b: merits[b])
+        if merits[branch] < merit - options.fusion.tie_tolerance:
+            break
+        dropped.append(f"{branch}: validation merit {merits[branch]:.4f} without it, {merit:.4f} with it")
+        current.remove(branch)
+        merit = merits[branch]
+    return (None if len(current) == len(active) else tuple(current)), dropped
 
 
 def _validation_merit(fit: FusionFit) -> float:
