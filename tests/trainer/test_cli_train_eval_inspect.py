@@ -92,8 +92,6 @@ def test_eval_ablation_reports_a_row_per_fusion_from_one_training(dataset: Path,
     validation = {name: v["classes"]["bracket"]["validation"] for name, v in report["variants"].items()}
     assert all(0.0 <= figures["object_auroc"] <= 1.0 and 0.0 <= figures["point_auroc"] <= 1.0
                for figures in validation.values())
-    full_scan = {name: (figures["object_auroc"], figures["point_auroc"]) for name, figures in validation.items()}
-    assert full_scan["fused"] in (full_scan["fused, OCSVM"], full_scan["fused, scaled sum"])
 
 
 def test_eval_reports_the_median_time_of_each_stage(evaluated: Path) -> None:

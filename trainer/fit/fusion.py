@@ -60,8 +60,8 @@ class FusionOptions:
     one_sided: bool = True
     tie_tolerance: float = 0.002
     prune_branches: bool = True
-    """The recipe's own fusion (method ``auto``) leaves out each branch the validation scans do not show to help
-    (backward elimination, ``trainer.fit.recipe._prune_branches``)."""
+    """The recipe's own fusion (method ``auto``) leaves out each branch whose absence strictly raises the validation
+    merit (backward elimination, ``trainer.fit.recipe.backward_elimination``)."""
     seed: int = 0
 
     def __post_init__(self) -> None:

@@ -516,30 +516,42 @@ def _choose(analyses: list[tuple[Inspector, Analysis, np.ndarray | None]], folds
 
 def _prune_branches(analyses: list[tuple[Inspector, Analysis, np.ndarray | None]], folds: list[int],
                     options: TrainOptions) -> tuple[tuple[str, ...] | None, list[str]]:
-    """Backward elimination of the fusion's branches on the held-back validation scans, measured with the scaled
-    sum (a fit of seconds; the method is chosen afterwards): while leaving out some branch scores at least the
-    current set's validation merit less ``tie_tolerance``, the best such branch is left out (fewer branches win a
-    tie). Returns the branches kept (None when every active branch stays) and one line per branch left out."""
-    active = [b for b in BRANCHES if b in analyses[0][0].branch_scores(analyses[0][1])] if analyses else []
-    current = list(active)
-    fit = _fit_method(analyses, folds, FusionSpec(tuple(current), "sum"), options) if current else None
-    if fit is None:
-        return None, []
-    merit = _validation_merit(fit.fit)
-    dropped = []
-    while len(current) > 1:
-        trials = {b: _fit_method(analyses, folds, FusionSpec(tuple(x for x in current if x != b), "sum"), options)
-                  for b in current}
-        merits = {b: _validation_merit(v.fit) for b, v in trials.items() if v is not None}
-        if not merits:
+    """The recipe's branches after :func:`backward_elimination` on the held-back validation scans, measured with the
+    scaled sum (a fit of seconds; the method is chosen afterwards): a branch stays unless leaving it out strictly
+    raises the validation merit. Returns the branches kept (None when every
+    active branch stays) and one line per branch left out."""
+    active = tuple(b for b in BRANCHES if b in analyses[0][0].branch_scores(analyses[0][1])) if analyses else ()
+
+    def merit(branches: tuple[str, ...]) -> float | None:
+        fitted = _fit_method(analyses, folds, FusionSpec(branches, "sum"), options)
+        return None if fitted is None else _validation_merit(fitted.fit)
+
+    kept, dropped = backward_elimination(active, merit)
+    return (None if kept == active else kept), dropped
+
+
+def backward_elimination(branches: tuple[str, ...],
+                         merit: Callable[[tuple[str, ...]], float | None]) -> tuple[tuple[str, ...], list[str]]:
+    """Leave out branches one at a time while leaving one out strictly raises ``merit`` (higher is better; None:
+    that subset cannot be fitted), the branch whose absence scores best first. A tie keeps the branch: a branch the
+    validation data cannot judge (silent on every validation scan, e.g. missing material where no validation defect
+    removes any) may still see the defects that data lacks. Returns the branches kept, in their order, and one line
+    per branch left out."""
+    current = tuple(branches)
+    score = merit(current) if current else None
+    dropped: list[str] = []
+    while score is not None and len(current) > 1:
+        trials = {b: merit(tuple(x for x in current if x != b)) for b in current}
+        scored = {b: m for b, m in trials.items() if m is not None}
+        if not scored:
             break
-        branch = max(merits, key=lambda b: merits[b])
-        if merits[branch] < merit - options.fusion.tie_tolerance:
+        branch = max(scored, key=lambda b: scored[b])
+        if scored[branch] <= score:
             break
-        dropped.append(f"{branch}: validation merit {merits[branch]:.4f} without it, {merit:.4f} with it")
-        current.remove(branch)
-        merit = merits[branch]
-    return (None if len(current) == len(active) else tuple(current)), dropped
+        dropped.append(f"{branch}: validation merit {scored[branch]:.4f} without it, {score:.4f} with it")
+        current = tuple(x for x in current if x != branch)
+        score = scored[branch]
+    return current, dropped
 
 
 def _validation_merit(fit: FusionFit) -> float:

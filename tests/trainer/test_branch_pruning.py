@@ -1,0 +1,53 @@
+"""Backward elimination of the fusion's branches on validation merit (issue 13: a fusion that never loses to a
+subset of itself on the evidence it is chosen by)."""
+
+from __future__ import annotations
+
+from trainer.fit.recipe import backward_elimination
+
+ALL = ("feature", "deviation", "reconstruction", "missing")
+
+
+def merit_table(table: dict[frozenset[str], float]) -> object:
+    calls: list[tuple[str, ...]] = []
+
+    def merit(branches: tuple[str, ...]) -> float | None:
+        calls.append(branches)
+        return table.get(frozenset(branches))
+
+    merit.calls = calls  # type: ignore[attr-defined]
+    return merit
+
+
+def test_a_branch_whose_absence_raises_the_merit_is_left_out() -> None:
+    merit = merit_table({frozenset(ALL): 0.92, frozenset(ALL) - {"reconstruction"}: 0.95,
+                         frozenset({"feature", "deviation"}): 0.90, frozenset({"feature", "missing"}): 0.70,
+                         frozenset({"deviation", "missing"}): 0.93})
+    kept, dropped = backward_elimination(ALL, merit)
+    assert kept == ("feature", "deviation", "missing")
+    assert len(dropped) == 1 and dropped[0].startswith("reconstruction: validation merit 0.9500 without it, 0.9200")
+
+
+def test_every_branch_that_helps_is_kept() -> None:
+    merit = merit_table({frozenset(ALL): 0.95, **{frozenset(ALL) - {b}: 0.90 for b in ALL}})
+    assert backward_elimination(ALL, merit) == (ALL, [])
+
+
+def test_a_tie_keeps_the_branch_a_strict_gain_leaves_it_out() -> None:
+    """A branch silent on every validation scan (no validation defect removes material) scores a tie: it stays."""
+    pair = ("deviation", "missing")
+    assert backward_elimination(pair, merit_table({frozenset(pair): 0.95, frozenset({"deviation"}): 0.95}))[0] == pair
+    assert backward_elimination(pair, merit_table({frozenset(pair): 0.95, frozenset({"deviation"}): 0.951}))[0] == (
+        "deviation",)
+
+
+def test_elimination_continues_while_it_keeps_the_merit_and_never_empties_the_set() -> None:
+    merit = merit_table({frozenset(ALL): 0.90, frozenset({"feature", "deviation", "missing"}): 0.91,
+                         frozenset({"deviation", "missing"}): 0.92, frozenset({"deviation"}): 0.93})
+    kept, dropped = backward_elimination(ALL, merit)
+    assert kept == ("deviation",) and [d.split(":")[0] for d in dropped] == ["reconstruction", "feature", "missing"]
+
+
+def test_a_subset_that_cannot_be_fitted_is_never_chosen() -> None:
+    merit = merit_table({frozenset(ALL): 0.90})
+    assert backward_elimination(ALL, merit) == (ALL, [])
