@@ -51,3 +51,30 @@ def test_elimination_continues_while_it_keeps_the_merit_and_never_empties_the_se
 def test_a_subset_that_cannot_be_fitted_is_never_chosen() -> None:
     merit = merit_table({frozenset(ALL): 0.90})
     assert backward_elimination(ALL, merit) == (ALL, [])
+
+
+def fitted(object_auroc: float, point_auroc: float, method: str) -> object:
+    from types import SimpleNamespace
+
+    from trainer.fit.recipe import FusionVariant
+
+    fit = SimpleNamespace(object_auroc=object_auroc, point_auroc=point_auroc)
+    return FusionVariant(fusion=method, calibration=None, fit=fit, normal_scores=[], choice={"method": method})
+
+
+def choose_with(monkeypatch, everything: object, pruned: object) -> object:
+    import trainer.fit.recipe as recipe
+
+    monkeypatch.setattr(recipe, "_best_method", lambda a, f, branches, o: everything if branches is None else pruned)
+    monkeypatch.setattr(recipe, "_prune_branches", lambda a, f, o: (("feature", "deviation"), ["reconstruction: ..."]))
+    return recipe._choose([], [], None, recipe.TrainOptions())
+
+
+def test_the_pruned_fusion_is_kept_when_every_branch_does_not_beat_it_beyond_the_tolerance(monkeypatch) -> None:
+    chosen = choose_with(monkeypatch, fitted(0.95, 0.90, "all"), fitted(0.95, 0.899, "pruned"))
+    assert chosen.fusion == "pruned" and chosen.choice["branches_left_out"] == ["reconstruction: ..."]
+
+
+def test_every_branch_is_kept_when_its_fusion_scores_better_on_validation(monkeypatch) -> None:
+    chosen = choose_with(monkeypatch, fitted(0.95, 0.91, "all"), fitted(0.95, 0.90, "pruned"))
+    assert chosen.fusion == "all" and "every branch kept" in chosen.choice["pruning"]

@@ -484,15 +484,31 @@ def _view_regime(analyses: list[tuple[Inspector, Analysis, np.ndarray | None]], 
 
 def _choose(analyses: list[tuple[Inspector, Analysis, np.ndarray | None]], folds: list[int],
             branches: tuple[str, ...] | None, options: TrainOptions) -> FusionVariant | None:
-    """The One-Class SVM or the scaled sum over ``branches``, whichever scores better on the held-back validation
-    scans (the sum on a tie within ``options.fusion.tie_tolerance``), with the choice and its reason recorded.
+    """The fusion of method ``auto`` over ``branches``, with the choice and its reason recorded.
 
-    With ``branches`` None (the recipe's own fusion) the branches are chosen first (:func:`_prune_branches`): a
-    branch that the validation scans do not show to help is left out, so the fusion cannot lose to a subset of
-    itself on that evidence. An explicit ``branches`` (an ablation row) is kept as given."""
-    dropped: list[str] = []
-    if branches is None and options.fusion.prune_branches:
-        branches, dropped = _prune_branches(analyses, folds, options)
+    With ``branches`` None (the recipe's own fusion) the branches are pruned first (:func:`_prune_branches`) and
+    the pruned fusion is kept unless the fusion of every branch scores better on validation by more than
+    ``tie_tolerance``: the recipe's fusion cannot lose to a subset of itself, nor to itself unpruned, on the evidence
+    it is chosen by. An explicit ``branches`` (an ablation row) is kept as given."""
+    everything = _best_method(analyses, folds, branches, options)
+    if branches is not None or not options.fusion.prune_branches or everything is None:
+        return everything
+    kept, dropped = _prune_branches(analyses, folds, options)
+    pruned = _best_method(analyses, folds, kept, options) if kept is not None else None
+    if pruned is None:
+        return everything
+    merit, merit_all = _validation_merit(pruned.fit), _validation_merit(everything.fit)
+    if merit < merit_all - options.fusion.tie_tolerance:
+        note = f"every branch kept: the pruned fusion scored {merit:.4f}, every branch {merit_all:.4f}"
+        return replace(everything, choice={**everything.choice, "pruning": note})
+    return replace(pruned, choice={**pruned.choice, "branches_left_out": dropped,
+                                   "every_branch_merit": round(merit_all, 4)})
+
+
+def _best_method(analyses: list[tuple[Inspector, Analysis, np.ndarray | None]], folds: list[int],
+                 branches: tuple[str, ...] | None, options: TrainOptions) -> FusionVariant | None:
+    """The One-Class SVM or the scaled sum over ``branches``, whichever scores better on the held-back validation
+    scans (the sum on a tie within ``options.fusion.tie_tolerance``), with the choice and its reason recorded."""
     fitted = {m: _fit_method(analyses, folds, FusionSpec(branches, m), options) for m in ("sum", "ocsvm")}
     merit = {m: _validation_merit(v.fit) for m, v in fitted.items() if v is not None}
     if not merit:
@@ -509,8 +525,6 @@ def _choose(analyses: list[tuple[Inspector, Analysis, np.ndarray | None]], folds
         "reason": f"{best} scored {merit[best]:.4f} (mean of object and point AUROC on the held-back validation "
                   f"scans) against {others}; a tie within {tolerance} goes to the sum",
     }
-    if dropped:
-        choice["branches_left_out"] = dropped
     return replace(fitted[best], choice=choice)
 
 
