@@ -78,3 +78,18 @@ def test_the_pruned_fusion_is_kept_when_every_branch_does_not_beat_it_beyond_the
 def test_every_branch_is_kept_when_its_fusion_scores_better_on_validation(monkeypatch) -> None:
     chosen = choose_with(monkeypatch, fitted(0.95, 0.91, "all"), fitted(0.95, 0.90, "pruned"))
     assert chosen.fusion == "all" and "every branch kept" in chosen.choice["pruning"]
+
+
+def test_the_train_summary_names_the_fusion_and_the_branches_left_out_on_validation() -> None:
+    from types import SimpleNamespace
+
+    from trainer.cli.train import fusion_summary
+
+    fusion = SimpleNamespace(method="sum", branches=("feature", "deviation", "missing"))
+    trained = SimpleNamespace(model=SimpleNamespace(fusion=fusion), fusion_choice={
+        "branches_left_out": ["reconstruction: validation merit 0.9352 without it, 0.9209 with it"]})
+    assert fusion_summary(trained) == ("scaled sum of feature, deviation, missing "
+                                       "(reconstruction left out on validation)")
+    trained.model.fusion = SimpleNamespace(method="ocsvm", branches=ALL)
+    trained.fusion_choice = {}
+    assert fusion_summary(trained) == "One-Class SVM of feature, deviation, reconstruction, missing"

@@ -35,7 +35,8 @@ def dataset(tmp_path_factory) -> Path:
 def test_train_writes_a_bundle_that_inspect_loads(dataset: Path, tmp_path: Path, capsys) -> None:
     bundle = tmp_path / "bundle"
     assert main(["train", "--data", str(dataset), "--format", "real3d", "--class", "bracket", "--out", str(bundle), *FAST]) == 0
-    assert "golden sample" in capsys.readouterr().out
+    summary = capsys.readouterr().out
+    assert "golden sample" in summary and "fusion" in summary
     good = dataset / "bracket" / "test" / "0_good.pcd"
     assert main(["inspect", str(good), "--bundle", str(bundle), "--json"]) == 0
     wire = json.loads(capsys.readouterr().out)

@@ -12,7 +12,7 @@ from rich.table import Table
 from edge.inspector import Inspector
 from trainer.cli.options import add_override_argument, add_training_arguments, parse_overrides, progress_display, train_options
 from trainer.data import load_folder, load_split
-from trainer.fit.recipe import train_recipe
+from trainer.fit.recipe import TrainedRecipe, train_recipe
 from trainer.fit.save import save_recipe
 from edge.errors import UsageError
 
@@ -60,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
         "memory bank": f"{model.bank.shape[0]} x {model.bank.shape[1]}",
         "held-back normal scores": ", ".join(f"{s:.3f}" for s in trained.normal_scores),
         "object threshold (raw)": f"{model.calibration.threshold:.4f}",
+        "fusion": fusion_summary(trained),
         "training time": f"{seconds:.1f} s",
         "golden sample": "reproduced (bundle verified)",
     }
@@ -67,3 +68,14 @@ def run(args: argparse.Namespace) -> int:
         table.add_row(key, value)
     console.print(table)
     return 0
+
+
+def fusion_summary(trained: TrainedRecipe) -> str:
+    """The fusion the validation chose, over which branches, and the branches it left out."""
+    fusion = trained.model.fusion
+    if fusion is None:
+        return "scaled sum of every branch"
+    method = {"ocsvm": "One-Class SVM", "sum": "scaled sum", "meanstd": "mean/std fusion"}.get(fusion.method, fusion.method)
+    text = f"{method} of {', '.join(fusion.branches)}"
+    left_out = [line.split(":")[0] for line in trained.fusion_choice.get("branches_left_out", [])]
+    return text + (f" ({', '.join(left_out)} left out on validation)" if left_out else "")
