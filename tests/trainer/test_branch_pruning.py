@@ -65,8 +65,8 @@ def fitted(object_auroc: float, point_auroc: float, method: str) -> object:
 def choose_with(monkeypatch, everything: object, pruned: object) -> object:
     import trainer.fit.recipe as recipe
 
-    monkeypatch.setattr(recipe, "_best_method", lambda a, f, branches, o: everything if branches is None else pruned)
-    monkeypatch.setattr(recipe, "_prune_branches", lambda a, f, o: (("feature", "deviation"), ["reconstruction: ..."]))
+    monkeypatch.setattr(recipe, "_best_method", lambda fit, branches, o: everything if branches is None else pruned)
+    monkeypatch.setattr(recipe, "_prune_branches", lambda fit, active: (("feature", "deviation"), ["reconstruction: ..."]))
     return recipe._choose([], [], None, recipe.TrainOptions())
 
 
@@ -93,3 +93,15 @@ def test_the_train_summary_names_the_fusion_and_the_branches_left_out_on_validat
     trained.model.fusion = SimpleNamespace(method="ocsvm", branches=ALL)
     trained.fusion_choice = {}
     assert fusion_summary(trained) == "One-Class SVM of feature, deviation, reconstruction, missing"
+
+
+def test_each_branch_set_and_method_is_fitted_once_and_none_means_the_active_branches(monkeypatch) -> None:
+    import trainer.fit.recipe as recipe
+    from trainer.fit.recipe import FusionSpec
+
+    calls = []
+    monkeypatch.setattr(recipe, "_fit_method", lambda a, f, spec, o: calls.append(spec) or len(calls))
+    fit = recipe._fit_once([], [], recipe.TrainOptions(), ALL)
+    assert fit(FusionSpec(None, "sum")) == fit(FusionSpec(ALL, "sum")) == 1
+    assert fit(FusionSpec(("deviation",), "sum")) == 2 and fit(FusionSpec(None, "ocsvm")) == 3
+    assert len(calls) == 3

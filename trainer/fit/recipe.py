@@ -490,11 +490,13 @@ def _choose(analyses: list[tuple[Inspector, Analysis, np.ndarray | None]], folds
     the pruned fusion is kept unless the fusion of every branch scores better on validation by more than
     ``tie_tolerance``: the recipe's fusion cannot lose to a subset of itself, nor to itself unpruned, on the evidence
     it is chosen by. An explicit ``branches`` (an ablation row) is kept as given."""
-    everything = _best_method(analyses, folds, branches, options)
+    active = _active_branches(analyses)
+    fit = _fit_once(analyses, folds, options, active)
+    everything = _best_method(fit, branches, options)
     if branches is not None or not options.fusion.prune_branches or everything is None:
         return everything
-    kept, dropped = _prune_branches(analyses, folds, options)
-    pruned = _best_method(analyses, folds, kept, options) if kept is not None else None
+    kept, dropped = _prune_branches(fit, active)
+    pruned = _best_method(fit, kept, options) if kept is not None else None
     if pruned is None:
         return everything
     merit, merit_all = _validation_merit(pruned.fit), _validation_merit(everything.fit)
@@ -505,11 +507,34 @@ def _choose(analyses: list[tuple[Inspector, Analysis, np.ndarray | None]], folds
                                    "every_branch_merit": round(merit_all, 4)})
 
 
-def _best_method(analyses: list[tuple[Inspector, Analysis, np.ndarray | None]], folds: list[int],
-                 branches: tuple[str, ...] | None, options: TrainOptions) -> FusionVariant | None:
+def _active_branches(analyses: list[tuple[Inspector, Analysis, np.ndarray | None]]) -> tuple[str, ...]:
+    """The branches the held-back analyses score, in :data:`BRANCHES` order (none without analyses)."""
+    if not analyses:
+        return ()
+    inspector, analysis, _ = analyses[0]
+    return tuple(b for b in BRANCHES if b in inspector.branch_scores(analysis))
+
+
+def _fit_once(analyses: list[tuple[Inspector, Analysis, np.ndarray | None]], folds: list[int],
+              options: TrainOptions, active: tuple[str, ...]) -> Callable[[FusionSpec], FusionVariant | None]:
+    """:func:`_fit_method` over these analyses, each branch set and method fitted once: the choice of method and
+    the pruning ask for the same fits (``active`` named or None is one fit)."""
+    fits: dict[tuple[tuple[str, ...], str], FusionVariant | None] = {}
+
+    def fit(spec: FusionSpec) -> FusionVariant | None:
+        key = (active if spec.branches is None else tuple(spec.branches), spec.method)
+        if key not in fits:
+            fits[key] = _fit_method(analyses, folds, spec, options)
+        return fits[key]
+
+    return fit
+
+
+def _best_method(fit: Callable[[FusionSpec], FusionVariant | None], branches: tuple[str, ...] | None,
+                 options: TrainOptions) -> FusionVariant | None:
     """The One-Class SVM or the scaled sum over ``branches``, whichever scores better on the held-back validation
     scans (the sum on a tie within ``options.fusion.tie_tolerance``), with the choice and its reason recorded."""
-    fitted = {m: _fit_method(analyses, folds, FusionSpec(branches, m), options) for m in ("sum", "ocsvm")}
+    fitted = {m: fit(FusionSpec(branches, m)) for m in ("sum", "ocsvm")}
     merit = {m: _validation_merit(v.fit) for m, v in fitted.items() if v is not None}
     if not merit:
         return None
@@ -528,16 +553,15 @@ def _best_method(analyses: list[tuple[Inspector, Analysis, np.ndarray | None]], 
     return replace(fitted[best], choice=choice)
 
 
-def _prune_branches(analyses: list[tuple[Inspector, Analysis, np.ndarray | None]], folds: list[int],
-                    options: TrainOptions) -> tuple[tuple[str, ...] | None, list[str]]:
+def _prune_branches(fit: Callable[[FusionSpec], FusionVariant | None],
+                    active: tuple[str, ...]) -> tuple[tuple[str, ...] | None, list[str]]:
     """The recipe's branches after :func:`backward_elimination` on the held-back validation scans, measured with the
     scaled sum (a fit of seconds; the method is chosen afterwards): a branch stays unless leaving it out strictly
-    raises the validation merit. Returns the branches kept (None when every
-    active branch stays) and one line per branch left out."""
-    active = tuple(b for b in BRANCHES if b in analyses[0][0].branch_scores(analyses[0][1])) if analyses else ()
+    raises the validation merit. Returns the branches kept (None when every active branch stays) and one line per
+    branch left out."""
 
     def merit(branches: tuple[str, ...]) -> float | None:
-        fitted = _fit_method(analyses, folds, FusionSpec(branches, "sum"), options)
+        fitted = fit(FusionSpec(branches, "sum"))
         return None if fitted is None else _validation_merit(fitted.fit)
 
     kept, dropped = backward_elimination(active, merit)
