@@ -105,3 +105,13 @@ def test_fps_of_half_precision_points_on_the_cpu_picks_distinct_points_from_the_
     picked = farthest_point_sampling(points, 40, start=3)
     assert sorted(set(picked.tolist())) == sorted(picked.tolist()) and picked[0] == 3
     assert torch.equal(picked, farthest_point_sampling(points.unsqueeze(0), 40, start=3)[0])
+
+
+def test_compiled_fps_buckets_follow_a_morton_order_and_fall_back_to_index_order_on_non_finite_points() -> None:
+    from edge.geometry.compiled.fps import _morton_order
+
+    points = np.random.default_rng(4).normal(size=(500, 3))
+    order = _morton_order(points)
+    assert sorted(order.tolist()) == list(range(500)) and not np.array_equal(order, np.arange(500))
+    points[7, 1] = np.inf
+    assert np.array_equal(_morton_order(points), np.arange(500))
