@@ -75,7 +75,18 @@ class DeviationParams(_Strict):
 
     enabled: bool = True
     patch_radius_voxels: PositiveFloat = 1.0
-    gap_radius_voxels: PositiveFloat = 3.0
+    gap_radius_voxels: PositiveFloat = Field(
+        3.0,
+        description="a template point with no scan point this near is uncovered: sets the coverage that tells a "
+        "single view (below full_coverage) from a full scan, and the gaps a single view counts as missing material",
+    )
+    full_scan_gap_radius_voxels: PositiveFloat = Field(
+        2.0,
+        description="on a full scan, a template point with no scan point this near is missing material: a full scan "
+        "at the recipe's density leaves about one voxel between neighbouring points, so holes down to about this "
+        "radius show (issue 11: at 3 voxels, the demo's default-size holes passed); single views keep "
+        "gap_radius_voxels",
+    )
     full_coverage: float = Field(0.85, gt=0.0, le=1.0)
     visibility: bool = Field(
         True,
@@ -93,8 +104,9 @@ class DeviationParams(_Strict):
     fine_missing: bool = Field(
         False,
         description="on a full scan, also look for missing material among the input points themselves, with a gap "
-        "radius of gap_radius_voxels input spacings (the voxel over the square root of the input points per "
-        "processing point): a hole narrower than gap_radius_voxels voxels still shows (issue 11, item 3). Off by "
+        "radius of full_scan_gap_radius_voxels input spacings (the voxel over the square root of the input points "
+        "per processing point): a hole narrower than full_scan_gap_radius_voxels voxels still shows (issue 11, item "
+        "3). Off by "
         "default for its cost on scans much denser than the grid (docs/detector.md)",
     )
 

@@ -120,6 +120,7 @@ def missing_evidence(
     *,
     gap_radius: float,
     full_coverage: float = 0.85,
+    full_scan_gap_radius: float | None = None,
     enclosure_k: int = 16,
     enclosure_radius_factor: float = 4.0,
     rim_k: int = 4,
@@ -128,7 +129,10 @@ def missing_evidence(
     """Evidence of absent material, mapped onto the scan points at the rim of each gap.
 
     A template point with no scan point within ``gap_radius`` is a gap; its evidence is its distance to the
-    nearest scan point. When the scan covers less than ``full_coverage`` of the template (a partial view from
+    nearest scan point. On a full scan, ``full_scan_gap_radius`` (when given) replaces ``gap_radius`` as the
+    width a gap needs: a full scan at the recipe's density leaves about a voxel between neighbouring points, so a
+    narrower hole than ``gap_radius`` allows still shows, while a single view, sparser and with open borders,
+    keeps the wider one. When the scan covers less than ``full_coverage`` of the template (a partial view from
     one side), only gaps *enclosed* by scan points count (a hole inside the visible area, not the edge of the
     view): a gap is enclosed when its ``enclosure_k`` nearest scan points surround it in its tangent plane
     (largest angular gap below 180 degrees), counting only scan points of its own surface sheet within
@@ -138,13 +142,15 @@ def missing_evidence(
 
     Returns the per-scan-point evidence (N,) (0 where none), the per-template-point gap distance (T,) (0 where
     covered or not counted) and the coverage: the share of the whole template with a scan point within
-    ``gap_radius`` (below ``full_coverage``: a single view).
+    ``gap_radius`` (below ``full_coverage``: a single view; ``full_scan_gap_radius`` never changes it).
     """
     gap_d2, nearest_scan = knn(template, points, min(rim_k, points.shape[0]))
     gap = gap_d2[:, 0].sqrt()
     is_gap = gap > gap_radius
     coverage = float(1.0 - is_gap.float().mean())
     partial = coverage < full_coverage
+    if not partial and full_scan_gap_radius is not None:
+        is_gap = gap > full_scan_gap_radius
     if partial and view is not None:
         visible = estimate_view(
             template, points, cell=view.cell, depth_tolerance=view.depth_tolerance, cover_radius=gap_radius,

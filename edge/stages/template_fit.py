@@ -45,7 +45,7 @@ def template_fit(aligned: torch.Tensor, model: RecipeModel, *, view_direction: t
             if dev.visibility else None)
     missing, _, coverage = missing_evidence(
         aligned, template, normals, gap_radius=dev.gap_radius_voxels * voxel, full_coverage=dev.full_coverage,
-        view=view,
+        full_scan_gap_radius=dev.full_scan_gap_radius_voxels * voxel, view=view,
     )
     limit = params.alignment.fitness_distance_voxels * voxel
     return TemplateFit(deviation, missing, coverage, float((deviation <= limit).float().mean()),
@@ -61,7 +61,7 @@ def refine_at_input_resolution(fit: TemplateFit, points: torch.Tensor, rows: tor
     - ``deviation.fine``: each processing point's deviation raised to the farthest of its own input points
       (:func:`edge.scoring.deviation.fine_deviation`).
     - ``deviation.fine_missing`` (full scans): missing material looked for among the input points, with a gap
-      radius of ``gap_radius_voxels`` input spacings instead of voxels (:func:`fine_missing`), the stronger
+      radius of ``full_scan_gap_radius_voxels`` input spacings instead of voxels (:func:`fine_missing`), the stronger
       evidence kept per processing point.
 
     Unchanged when the grid merged nothing (one input point per processing point) or both are off.
@@ -81,7 +81,7 @@ def refine_at_input_resolution(fit: TemplateFit, points: torch.Tensor, rows: tor
         fit = replace(fit, deviation=torch.maximum(fit.deviation, fine))
     if look_for_missing and aligned.shape[0] > count:
         spacing = voxel / math.sqrt(aligned.shape[0] / count)
-        found = fine_missing(aligned, rows, processing, model.template, gap_radius=dev.gap_radius_voxels * spacing,
-                             cell=voxel)
+        found = fine_missing(aligned, rows, processing, model.template,
+                             gap_radius=dev.full_scan_gap_radius_voxels * spacing, cell=voxel)
         fit = replace(fit, missing=torch.maximum(fit.missing, found))
     return fit

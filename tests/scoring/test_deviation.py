@@ -46,6 +46,31 @@ def test_hole_in_a_full_scan_marks_its_rim_with_the_gap_size() -> None:
     assert bool((evidence[rim] > 0).any()) and bool((evidence[~rim] == 0).all())
 
 
+def _holed_plane(radius: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    template, normals = _plane()
+    return template[(template - torch.tensor([30.0, 30.0, 0.0])).norm(dim=1) > radius], template, normals
+
+
+def test_a_full_scan_counts_a_hole_narrower_than_the_gap_radius_at_the_full_scan_gap_radius() -> None:
+    scan, template, normals = _holed_plane(2.5)
+    coarse, _, _ = missing_evidence(scan, template, normals, gap_radius=3.0)
+    fine, template_gap, coverage = missing_evidence(scan, template, normals, gap_radius=3.0, full_scan_gap_radius=2.0)
+    assert coarse.max().item() == 0.0
+    assert fine.max().item() > 2.0 and template_gap.max().item() > 2.0
+    assert coverage == 1.0
+
+
+def test_the_full_scan_gap_radius_leaves_a_single_view_and_its_coverage_alone() -> None:
+    template, normals = _plane()
+    half = template[:, 0] < 30.0
+    hole = (template - torch.tensor([15.0, 30.0, 0.0])).norm(dim=1) < 2.5
+    scan = template[half & ~hole]
+    wide = missing_evidence(scan, template, normals, gap_radius=3.0)
+    both = missing_evidence(scan, template, normals, gap_radius=3.0, full_scan_gap_radius=2.0)
+    assert both[2] == wide[2] < 0.85
+    assert torch.equal(both[0], wide[0]) and torch.equal(both[1], wide[1])
+
+
 def test_edge_of_a_partial_view_is_not_missing_material_but_an_enclosed_hole_is() -> None:
     template, normals = _plane()
     half = template[:, 0] < 30.0

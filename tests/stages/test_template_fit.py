@@ -1,4 +1,5 @@
-"""The template-fit stage's refinement at the input's own resolution (issue 11, item 3)."""
+"""The template-fit stage: missing material on a full scan, and the refinement at the input's own resolution
+(issue 11, item 3)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import torch
 from edge.geometry.sampling import voxel_downsample
 from edge.params import InspectorParams
 from edge.recipe import BranchScales, RecipeModel
-from edge.stages.template_fit import TemplateFit, refine_at_input_resolution
+from edge.stages.template_fit import TemplateFit, refine_at_input_resolution, template_fit
 
 
 def _plate(spacing: float, size: float = 21.0) -> torch.Tensor:
@@ -16,17 +17,17 @@ def _plate(spacing: float, size: float = 21.0) -> torch.Tensor:
     return torch.stack([x.reshape(-1), y.reshape(-1), torch.zeros(x.numel())], dim=1)
 
 
-def _model(fine_missing: bool) -> RecipeModel:
+def _model(fine_missing: bool = False, **deviation: float) -> RecipeModel:
     template = _plate(1.0)
     params = InspectorParams.model_validate({"preprocess": {"voxel_size": 1.0},
-                                             "deviation": {"fine_missing": fine_missing}})
+                                             "deviation": {"fine_missing": fine_missing, **deviation}})
     normals = torch.tensor([[0.0, 0.0, 1.0]]).expand_as(template).contiguous()
     return RecipeModel(params, template, normals, torch.zeros(1, 66), BranchScales(), None)
 
 
-def _holed_scan() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _holed_scan(radius: float = 2.2) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     scan = _plate(0.25)
-    scan = scan[((scan[:, :2] - 10.5) ** 2).sum(dim=1).sqrt() > 2.2]
+    scan = scan[((scan[:, :2] - 10.5) ** 2).sum(dim=1).sqrt() > radius]
     merged, rows = voxel_downsample(scan, 1.0)
     return scan, rows, merged
 
@@ -48,3 +49,14 @@ def test_without_fine_missing_the_evidence_stays_the_coarse_one() -> None:
 
 def test_a_single_view_keeps_its_coarse_missing_evidence() -> None:
     assert float(_refine(True, partial=True).max()) == 0.0
+
+
+def test_a_hole_under_three_voxels_wide_is_missing_material_on_a_full_scan_at_default_settings() -> None:
+    _, _, merged = _holed_scan(radius=2.8)
+    fit = template_fit(merged, _model())
+    assert not fit.partial and float(fit.missing.max()) > 2.0
+
+
+def test_a_full_scan_gap_radius_of_three_voxels_misses_that_hole() -> None:
+    _, _, merged = _holed_scan(radius=2.8)
+    assert float(template_fit(merged, _model(full_scan_gap_radius_voxels=3.0)).missing.max()) == 0.0
