@@ -51,12 +51,12 @@ def test_a_single_view_keeps_its_coarse_missing_evidence() -> None:
     assert float(_refine(True, partial=True).max()) == 0.0
 
 
-def test_a_hole_under_three_voxels_wide_is_missing_material_on_a_full_scan_at_default_settings() -> None:
+def test_a_full_scan_gap_radius_of_two_voxels_shows_a_hole_under_three_voxels_wide() -> None:
     _, _, merged = _holed_scan(radius=2.8)
-    fit = template_fit(merged, _model())
+    fit = template_fit(merged, _model(full_scan_gap_radius_voxels=2.0))
     assert not fit.partial and float(fit.missing.max()) > 2.0
 
 
-def test_a_full_scan_gap_radius_of_three_voxels_misses_that_hole() -> None:
+def test_at_default_settings_that_hole_leaves_no_missing_material() -> None:
     _, _, merged = _holed_scan(radius=2.8)
-    assert float(template_fit(merged, _model(full_scan_gap_radius_voxels=3.0)).missing.max()) == 0.0
+    assert float(template_fit(merged, _model()).missing.max()) == 0.0
