@@ -85,7 +85,7 @@ class DeviationParams(_Strict):
         description="on a full scan, a template point with no scan point this near is missing material (single views "
         "keep gap_radius_voxels). 2 catches holes and cracks narrower than 3 voxels (demo: 31 -> 41 of 48 defects "
         "caught; dev-bench O-AUROC 0.922 -> 0.950) but not by default: on a few-shot recipe (3 scans, --quick) a "
-        "held-back good scan's sampling gap reached 2 voxels, doubled the threshold and let a bulge pass "
+        "held-back good scan's misfit region beyond 2 voxels doubled the threshold and let a bulge pass "
         "(docs/detector.md)",
     )
     full_coverage: float = Field(0.85, gt=0.0, le=1.0)
