@@ -39,6 +39,7 @@ from edge.runtime.torch_backend import TorchNetwork
 from edge.scoring.calibration import Calibration, fit_calibration
 from edge.scoring.fusion import BRANCHES, FusionModel
 from edge.scoring.reconstruction import ShapeFrame
+from edge.stages.template_fit import template_fit
 from trainer.data.defects import DEFECT_KINDS, apply_defect
 from trainer.fit.augment import augment, single_view, view_mask
 from trainer.fit.coreset import greedy_coreset
@@ -80,6 +81,10 @@ class TrainOptions:
     encoder: GroupEncoderOptions = field(default_factory=GroupEncoderOptions)
     fusion: FusionOptions = field(default_factory=FusionOptions)
     variants: dict[str, FusionSpec] = field(default_factory=dict)
+    narrow_gap_radius_voxels: float | None = 2.0
+    """A full-scan gap radius tried below ``deviation.full_scan_gap_radius_voxels`` (None: never): kept when no
+    held-back good full scan leaves a template point farther than it from the scan, so a recipe whose good scans
+    close every gap that tightly finds narrower holes (:func:`choose_full_scan_gap_radius`)."""
 
     @classmethod
     def quick(cls, **changes: object) -> "TrainOptions":
@@ -149,6 +154,7 @@ class TrainedRecipe:
     fusion_fit: FusionFit | None = None
     view_fit: FusionFit | None = None
     fusion_choice: dict[str, object] = field(default_factory=dict)
+    gap_radius_choice: dict[str, object] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     scans: list[dict[str, object]] = field(default_factory=list)
 
@@ -162,6 +168,7 @@ class TrainedRecipe:
             "held_back_normal_scores": [round(float(s), 6) for s in self.normal_scores],
             "fusion": ({"method": fusion.method, "branches": list(fusion.branches), **self.fusion_choice}
                        if fusion is not None else "scaled sum"),
+            "full_scan_gap_radius": self.gap_radius_choice,
             "timings_s": {k: round(v, 2) for k, v in self.timings.items()},
         }
 
@@ -287,6 +294,7 @@ def train_recipe(
         inspector = Inspector(item.model)
         analyses.append((inspector, inspector.analyze(item.points), item.labels))
     timings["held_out"] = time.perf_counter() - started
+    params, gap_choice = choose_full_scan_gap_radius(analyses, params, options.narrow_gap_radius_voxels)
     folds = _folds(held_out)
     full = [i for i, (_, analysis, _) in enumerate(analyses) if not analysis.partial]
     views = [i for i, (_, analysis, _) in enumerate(analyses) if analysis.partial]
@@ -337,9 +345,44 @@ def train_recipe(
         fusion_fit=main.fit if main is not None else None,
         view_fit=view_fit,
         fusion_choice=main.choice if main is not None else {},
+        gap_radius_choice=gap_choice,
         timings=timings,
         scans=[{"points": int(c.shape[0]), "sha256": hashlib.sha256(c.numpy().tobytes()).hexdigest()} for c in clouds],
     )
+
+
+def choose_full_scan_gap_radius(analyses: list[tuple[Inspector, Analysis, np.ndarray | None]],
+                                params: InspectorParams, narrow: float | None) -> tuple[InspectorParams, dict[str, object]]:
+    """The recipe's full-scan gap radius, chosen on its held-back scans: ``narrow`` voxels when every held-back good
+    full scan leaves no template point farther than that from it, else the configured radius.
+
+    A full scan's missing material is a template point with no scan point within the radius; at 3 voxels a hole
+    under about 3 voxels leaves every template point near a centroid, at 2 it shows, but a good scan that misfits or
+    lacks a region by more than 2 voxels then raises the threshold for every part (a few-shot recipe let a bulge
+    pass that way). When ``narrow`` is kept, the held-back analyses' missing evidence is recomputed with it and
+    their models take the new parameters. Returns the parameters and the choice as ``bundle.yaml`` records it.
+    """
+    dev = params.deviation
+    voxel = params.preprocess.voxel_size
+    if narrow is None or narrow >= dev.full_scan_gap_radius_voxels or dev.fine_missing or not dev.enabled:
+        return params, {}
+    full = [(inspector, analysis, labels) for inspector, analysis, labels in analyses if not analysis.partial]
+    good = [(inspector, analysis) for inspector, analysis, labels in full if labels is None]
+    if not good:
+        return params, {}
+    widest = max(float(knn(inspector.model.template, analysis.aligned, 1)[0][:, 0].max().sqrt()) / voxel
+                 for inspector, analysis in good)
+    choice: dict[str, object] = {"widest_held_back_gap_voxels": round(widest, 3)}
+    if widest > narrow:
+        return params, {**choice, "voxels": dev.full_scan_gap_radius_voxels,
+                        "reason": f"a held-back good scan leaves a gap of {widest:.2f} voxels, over {narrow}"}
+    chosen = with_overrides(params, {"deviation.full_scan_gap_radius_voxels": narrow})
+    for inspector, _, _ in analyses:
+        inspector.model.params = inspector.params = chosen
+    for inspector, analysis, _ in full:
+        analysis.missing = template_fit(analysis.aligned, inspector.model).missing
+    return chosen, {**choice, "voxels": narrow,
+                    "reason": f"no held-back good scan leaves a gap over {narrow} voxels"}
 
 
 def _learn_networks(gridded: list[torch.Tensor], params: InspectorParams, options: TrainOptions, say: Progress,
