@@ -83,10 +83,8 @@ class DeviationParams(_Strict):
     full_scan_gap_radius_voxels: PositiveFloat = Field(
         3.0,
         description="on a full scan, a template point with no scan point this near is missing material (single views "
-        "keep gap_radius_voxels). 2 catches holes and cracks narrower than 3 voxels (demo: 31 -> 41 of 48 defects "
-        "caught; dev-bench O-AUROC 0.922 -> 0.950) but not by default: on a few-shot recipe (3 scans, --quick) a "
-        "held-back good scan's misfit region beyond 2 voxels doubled the threshold and let a bulge pass "
-        "(docs/detector.md)",
+        "keep gap_radius_voxels). Training lowers it to 2 (TrainOptions.narrow_gap_radius_voxels) when no held-back "
+        "good full scan leaves a wider gap: then holes and cracks under 3 voxels show (docs/detector.md)",
     )
     full_coverage: float = Field(0.85, gt=0.0, le=1.0)
     visibility: bool = Field(
