@@ -105,8 +105,7 @@ class DeviationParams(_Strict):
         description="on a full scan, also look for missing material among the input points themselves, with a gap "
         "radius of full_scan_gap_radius_voxels input spacings (the voxel over the square root of the input points "
         "per processing point): a hole narrower than full_scan_gap_radius_voxels voxels still shows (issue 11, item "
-        "3). Off by "
-        "default for its cost on scans much denser than the grid (docs/detector.md)",
+        "3). Off by default for its cost on scans much denser than the grid (docs/detector.md)",
     )
 
 

@@ -179,6 +179,13 @@ def test_bundle_records_the_training_provenance(bundle: Path, trained) -> None:
     assert provenance["fusion"]["reason"].startswith(trained.model.fusion.method)
 
 
+def test_bundle_records_the_full_scan_gap_radius_its_training_chose(bundle: Path, trained) -> None:
+    manifest = load_bundle(bundle).manifest
+    choice = manifest.provenance["full_scan_gap_radius"]
+    assert choice == trained.gap_radius_choice and choice["widest_held_back_gap_voxels"] > 0
+    assert manifest.params["deviation"]["full_scan_gap_radius_voxels"] == choice["voxels"]
+
+
 def test_examine_gives_the_verdict_of_inspect_and_the_analysis_behind_it(inspector: Inspector) -> None:
     points, _ = _scan(np.random.default_rng(202), "bulge")
     verdict, analysis = inspector.examine(points)

@@ -293,8 +293,8 @@ def train_recipe(
         say(f"scoring held-back scan {i + 1}/{len(held_out)}")
         inspector = Inspector(item.model)
         analyses.append((inspector, inspector.analyze(item.points), item.labels))
-    timings["held_out"] = time.perf_counter() - started
     params, gap_choice = choose_full_scan_gap_radius(analyses, params, options.narrow_gap_radius_voxels)
+    timings["held_out"] = time.perf_counter() - started
     folds = _folds(held_out)
     full = [i for i, (_, analysis, _) in enumerate(analyses) if not analysis.partial]
     views = [i for i, (_, analysis, _) in enumerate(analyses) if analysis.partial]
