@@ -56,6 +56,32 @@ def test_a_good_scan_with_a_wider_gap_keeps_the_configured_radius_and_its_scores
     assert float(analyses[1][1].missing.max()) == 0.0
 
 
+def _counting(narrow_catches: int, configured_catches: int):
+    """A held-back catch count that depends on the radius the held-back models score with."""
+
+    def catch(analyses: list) -> int:
+        radius = analyses[0][0].model.params.deviation.full_scan_gap_radius_voxels
+        return narrow_catches if radius == 2.0 else configured_catches
+
+    return catch
+
+
+def test_a_wider_good_gap_still_gets_the_narrow_radius_when_it_catches_more_held_back_defects() -> None:
+    analyses = [_held_back(_without(4.0, centre=5.0), PARAMS), _held_back(_without(2.8), PARAMS, labels=True)]
+    params, choice = choose_full_scan_gap_radius(analyses, PARAMS, 2.0, _counting(2, 1))
+    assert params.deviation.full_scan_gap_radius_voxels == 2.0 and choice["voxels"] == 2.0
+    assert choice["held_back_defects_caught"] == {"3.0": 1, "2.0": 2, "of": 1}
+    assert float(analyses[1][1].missing.max()) > 2.0
+
+
+def test_a_narrow_radius_that_catches_no_more_is_undone_with_its_scores() -> None:
+    analyses = [_held_back(_without(4.0, centre=5.0), PARAMS), _held_back(_without(2.8), PARAMS, labels=True)]
+    params, choice = choose_full_scan_gap_radius(analyses, PARAMS, 2.0, _counting(1, 1))
+    assert params is PARAMS and choice["voxels"] == 3.0
+    assert all(inspector.model.params is PARAMS for inspector, _, _ in analyses)
+    assert float(analyses[1][1].missing.max()) == 0.0
+
+
 def test_no_narrow_radius_means_no_choice() -> None:
     analyses = [_held_back(_plate(0.25), PARAMS)]
     assert choose_full_scan_gap_radius(analyses, PARAMS, None) == (PARAMS, {})

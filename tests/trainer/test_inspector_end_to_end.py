@@ -186,6 +186,14 @@ def test_bundle_records_the_full_scan_gap_radius_its_training_chose(bundle: Path
     assert manifest.params["deviation"]["full_scan_gap_radius_voxels"] == choice["voxels"]
 
 
+def test_a_recipe_whose_good_scans_leave_wide_gaps_weighs_the_narrow_radius_on_its_held_back_defects(trained) -> None:
+    choice = trained.gap_radius_choice
+    assert choice["widest_held_back_gap_voxels"] > 2.0
+    caught = choice["held_back_defects_caught"]
+    assert caught["of"] > 0 and set(caught) == {"3.0", "2.0", "of"}
+    assert choice["voxels"] == (2.0 if caught["2.0"] > caught["3.0"] else 3.0)
+
+
 def test_examine_gives_the_verdict_of_inspect_and_the_analysis_behind_it(inspector: Inspector) -> None:
     points, _ = _scan(np.random.default_rng(202), "bulge")
     verdict, analysis = inspector.examine(points)

@@ -20,6 +20,7 @@ import hashlib
 import math
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -83,8 +84,9 @@ class TrainOptions:
     variants: dict[str, FusionSpec] = field(default_factory=dict)
     narrow_gap_radius_voxels: float | None = 2.0
     """A full-scan gap radius tried below ``deviation.full_scan_gap_radius_voxels`` (None: never): kept when no
-    held-back good full scan leaves a template point farther than it from the scan, so a recipe whose good scans
-    close every gap that tightly finds narrower holes (:func:`choose_full_scan_gap_radius`)."""
+    held-back good full scan leaves a template point farther than it from the scan, or when it catches more of the
+    held-back defects at the threshold it leads to, so a recipe finds holes narrower than the configured radius
+    where its good scans allow it (:func:`choose_full_scan_gap_radius`)."""
 
     @classmethod
     def quick(cls, **changes: object) -> "TrainOptions":
@@ -293,9 +295,10 @@ def train_recipe(
         say(f"scoring held-back scan {i + 1}/{len(held_out)}")
         inspector = Inspector(item.model)
         analyses.append((inspector, inspector.analyze(item.points), item.labels))
-    params, gap_choice = choose_full_scan_gap_radius(analyses, params, options.narrow_gap_radius_voxels)
-    timings["held_out"] = time.perf_counter() - started
     folds = _folds(held_out)
+    params, gap_choice = choose_full_scan_gap_radius(analyses, params, options.narrow_gap_radius_voxels,
+                                                     partial(validation_catch, folds=folds, options=options))
+    timings["held_out"] = time.perf_counter() - started
     full = [i for i, (_, analysis, _) in enumerate(analyses) if not analysis.partial]
     views = [i for i, (_, analysis, _) in enumerate(analyses) if analysis.partial]
     normal = [analyses[i][:2] for i in full if analyses[i][2] is None]
@@ -351,16 +354,24 @@ def train_recipe(
     )
 
 
+Catch = Callable[[list[tuple[Inspector, Analysis, np.ndarray | None]]], int]
+"""How many held-back defective scans a recipe's held-back analyses catch (:func:`validation_catch`)."""
+
+
 def choose_full_scan_gap_radius(analyses: list[tuple[Inspector, Analysis, np.ndarray | None]],
-                                params: InspectorParams, narrow: float | None) -> tuple[InspectorParams, dict[str, object]]:
-    """The recipe's full-scan gap radius, chosen on its held-back scans: ``narrow`` voxels when every held-back good
-    full scan leaves no template point farther than that from it, else the configured radius.
+                                params: InspectorParams, narrow: float | None,
+                                catch: Catch | None = None) -> tuple[InspectorParams, dict[str, object]]:
+    """The recipe's full-scan gap radius, chosen on its held-back scans: ``narrow`` voxels when no held-back good
+    full scan leaves a template point farther than that from it, or when ``catch`` counts strictly more held-back
+    defective scans caught with ``narrow`` than with the configured radius; else the configured radius.
 
     A full scan's missing material is a template point with no scan point within the radius; at 3 voxels a hole
-    under about 3 voxels leaves every template point near a centroid, at 2 it shows, but a good scan that misfits or
-    lacks a region by more than 2 voxels then raises the threshold for every part (a few-shot recipe let a bulge
-    pass that way). When ``narrow`` is kept, the held-back analyses' missing evidence is recomputed with it and
-    their models take the new parameters. Returns the parameters and the choice as ``bundle.yaml`` records it.
+    under about 3 voxels leaves every template point near a centroid, at 2 it shows. A good scan with wider gaps
+    then scores higher too and raises the threshold for every part (a few-shot recipe let a bulge pass that way):
+    whether the narrow radius still pays is then measured at the threshold it leads to, on the held-back defects.
+    With ``narrow`` kept, the held-back full scans' missing evidence is recomputed with it and their models take the
+    new parameters; otherwise both are left (or put back) as they came. Returns the parameters and the choice as
+    ``bundle.yaml`` records it.
     """
     dev = params.deviation
     voxel = params.preprocess.voxel_size
@@ -372,17 +383,55 @@ def choose_full_scan_gap_radius(analyses: list[tuple[Inspector, Analysis, np.nda
         return params, {}
     widest = max(float(knn(inspector.model.template, analysis.aligned, 1)[0][:, 0].max().sqrt()) / voxel
                  for inspector, analysis in good)
+    configured = dev.full_scan_gap_radius_voxels
     choice: dict[str, object] = {"widest_held_back_gap_voxels": round(widest, 3)}
-    if widest > narrow:
-        return params, {**choice, "voxels": dev.full_scan_gap_radius_voxels,
-                        "reason": f"a held-back good scan leaves a gap of {widest:.2f} voxels, over {narrow}"}
+    gap = f"a held-back good scan leaves a gap of {widest:.2f} voxels, over {narrow}"
+    if widest > narrow and catch is None:
+        return params, {**choice, "voxels": configured, "reason": gap}
+    before = catch(analyses) if widest > narrow else None
+    saved = [analysis.missing for _, analysis, _ in full]
     chosen = with_overrides(params, {"deviation.full_scan_gap_radius_voxels": narrow})
-    for inspector, _, _ in analyses:
-        inspector.model.params = inspector.params = chosen
+    _set_params(analyses, chosen)
     for inspector, analysis, _ in full:
         analysis.missing = template_fit(analysis.aligned, inspector.model).missing
-    return chosen, {**choice, "voxels": narrow,
-                    "reason": f"no held-back good scan leaves a gap over {narrow} voxels"}
+    if before is None:
+        return chosen, {**choice, "voxels": narrow, "reason": f"no held-back good scan leaves a gap over {narrow} voxels"}
+    after = catch(analyses)
+    defects = sum(labels is not None for _, _, labels in full)
+    choice["held_back_defects_caught"] = {str(configured): before, str(narrow): after, "of": defects}
+    if after > before:
+        return chosen, {**choice, "voxels": narrow,
+                        "reason": f"{gap}, but {narrow} voxels catch {after} of {defects} held-back defects, "
+                                  f"{configured} voxels {before}"}
+    _set_params(analyses, params)
+    for (_, analysis, _), missing in zip(full, saved):
+        analysis.missing = missing
+    return params, {**choice, "voxels": configured,
+                    "reason": f"{gap}, and {narrow} voxels catch {after} of {defects} held-back defects, "
+                              f"{configured} voxels {before}"}
+
+
+def _set_params(analyses: list[tuple[Inspector, Analysis, np.ndarray | None]], params: InspectorParams) -> None:
+    for inspector, _, _ in analyses:
+        inspector.model.params = inspector.params = params
+
+
+def validation_catch(analyses: list[tuple[Inspector, Analysis, np.ndarray | None]], folds: list[int],
+                     options: TrainOptions) -> int:
+    """How many held-back defective full scans reach the threshold of the scaled sum fitted on the held-back full
+    scans (branch scales from their normal scans, calibration from their normal object scores): the defects a recipe
+    made of these analyses would fail. Sets the held-back models' scales, which the caller refits afterwards."""
+    full = [i for i, (_, analysis, _) in enumerate(analyses) if not analysis.partial]
+    normal = [analyses[i][1] for i in full if analyses[i][2] is None]
+    voxel = analyses[full[0]][0].model.params.preprocess.voxel_size if full else 1.0
+    scales = _branch_scales(normal, options.scale_quantile, voxel)
+    for inspector, _, _ in analyses:
+        inspector.model.scales = scales
+    fitted = _fit_method([analyses[i] for i in full], [folds[i] for i in full], FusionSpec(None, "sum"), options)
+    if fitted is None:
+        return 0
+    defective = [analyses[i][:2] for i in full if analyses[i][2] is not None]
+    return sum(score >= fitted.calibration.threshold for score in _object_scores(defective, fitted.fusion))
 
 
 def _learn_networks(gridded: list[torch.Tensor], params: InspectorParams, options: TrainOptions, say: Progress,
