@@ -74,6 +74,13 @@ def test_eval_reports_how_well_registration_undoes_a_fixture_sized_motion(evalua
     assert "## Registration (self-consistency)" in (out / "report.md").read_text()
 
 
+def test_eval_reports_the_full_scan_gap_radius_each_class_trained_with(evaluated: Path) -> None:
+    gap = json.loads((evaluated / "report.json").read_text())["classes"]["bracket"]["gap_radius"]
+    assert gap["voxels"] in (2.0, 3.0) and gap["widest_held_back_gap_voxels"] > 0 and gap["reason"]
+    table = (evaluated / "report.md").read_text().split("## Full-scan gap radius (chosen by training)")[1]
+    assert f"| bracket | {gap['voxels']:.3f} | {gap['widest_held_back_gap_voxels']:.3f} |" in table
+
+
 def test_train_rejects_an_unknown_parameter_override(dataset: Path, tmp_path: Path, capsys) -> None:
     code = main(["train", "--data", str(dataset), "--class", "bracket", "--out", str(tmp_path / "b"), "--set", "features.nope=1"])
     assert code == 1 and "unknown parameter 'features.nope'" in capsys.readouterr().err

@@ -52,12 +52,14 @@ class ClassResult:
     stage_ms: dict[str, float] = field(default_factory=dict)
     validation: dict[str, float] = field(default_factory=dict)
     """The fusion's own figures on the training's held-back validation scans (what it was chosen by)."""
+    gap_radius: dict[str, object] = field(default_factory=dict)
+    """The full-scan gap radius the training chose and why (``bundle.yaml``'s ``provenance.full_scan_gap_radius``)."""
 
     def to_report(self) -> dict[str, object]:
         """The class entry of report.json."""
         return {**self.metrics, "train_sec": self.train_sec, "sec_per_cloud": self.sec_per_cloud,
                 "per_kind": self.per_kind, "registration": self.registration, "stage_ms": self.stage_ms,
-                "validation": self.validation}
+                "validation": self.validation, "gap_radius": self.gap_radius}
 
 
 def run_class(
@@ -124,6 +126,7 @@ def run_class(
             registration=summarize(errors),
             stage_ms={k: float(np.median([t.get(k, 0.0) for t in stages])) for k in sorted({k for t in stages for k in t})},
             validation=validation[name],
+            gap_radius=trained.gap_radius_choice,
         )
         for name, items in outcomes.items()
     }

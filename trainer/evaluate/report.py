@@ -61,6 +61,7 @@ def render_markdown(report: dict[str, object]) -> str:
                 lines.append(f"| {cls} | " + " | ".join(cells) + " |")
         lines.append("")
     lines += _registration_table(report)
+    lines += _gap_radius_table(report)
     lines += _stage_table(report)
     return "\n".join(lines)
 
@@ -76,6 +77,24 @@ def _stage_table(report: dict[str, object]) -> list[str]:
     for name, entry in classes.items():
         cells = [f"{entry[k]:.0f}" if entry.get(k) is not None else "-" for k in [*stages, "total"]]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
+def _gap_radius_table(report: dict[str, object]) -> list[str]:
+    """The full-scan gap radius each class's training chose, the widest gap its held-back good scans left and, where
+    that gap ruled nothing out by itself, the held-back defects each radius caught."""
+    classes = {name: entry.get("gap_radius") or {} for name, entry in report["classes"].items()}
+    if not any(classes.values()):
+        return []
+    lines = ["## Full-scan gap radius (chosen by training)", "",
+             "| class | voxels | widest held-back gap (voxels) | held-back defects caught | reason |",
+             "|---|---:|---:|---|---|"]
+    for name, entry in classes.items():
+        caught = entry.get("held_back_defects_caught") or {}
+        counts = ", ".join(f"{k} voxels: {v}" for k, v in caught.items() if k != "of")
+        counts = f"{counts} of {caught['of']}" if caught else "-"
+        lines.append(f"| {name} | {_fmt(entry.get('voxels'), 'voxels')} | "
+                     f"{_fmt(entry.get('widest_held_back_gap_voxels'), 'widest')} | {counts} | {entry.get('reason', '-')} |")
     return lines + [""]
 
 
