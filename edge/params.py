@@ -84,7 +84,8 @@ class DeviationParams(_Strict):
         3.0,
         description="on a full scan, a template point with no scan point this near is missing material (single views "
         "keep gap_radius_voxels). Training lowers it to 2 (TrainOptions.narrow_gap_radius_voxels) when no held-back "
-        "good full scan leaves a wider gap: then holes and cracks under 3 voxels show (docs/detector.md)",
+        "good full scan leaves a wider gap or when 2 catches more held-back defects: then holes and cracks under 3 "
+        "voxels show (docs/detector.md)",
     )
     full_coverage: float = Field(0.85, gt=0.0, le=1.0)
     visibility: bool = Field(
