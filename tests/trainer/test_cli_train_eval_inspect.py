@@ -74,6 +74,14 @@ def test_eval_reports_how_well_registration_undoes_a_fixture_sized_motion(evalua
     assert "## Registration (self-consistency)" in (out / "report.md").read_text()
 
 
+def test_eval_counts_the_verdicts_the_line_would_have_had(evaluated: Path) -> None:
+    verdicts = json.loads((evaluated / "report.json").read_text())["classes"]["bracket"]["verdicts"]
+    assert verdicts["normal"] == 2 and verdicts["defective"] == 2
+    assert 0 <= verdicts["normal_rejected"] <= 2 and 0 <= verdicts["defective_passed"] <= 2
+    assert "| bracket | " + f"{verdicts['normal_rejected']} of 2 | {verdicts['defective_passed']} of 2 |" in (
+        evaluated / "report.md").read_text()
+
+
 def test_eval_reports_the_full_scan_gap_radius_each_class_trained_with(evaluated: Path) -> None:
     gap = json.loads((evaluated / "report.json").read_text())["classes"]["bracket"]["gap_radius"]
     assert gap["voxels"] in (2.0, 3.0) and gap["widest_held_back_gap_voxels"] > 0 and gap["reason"]

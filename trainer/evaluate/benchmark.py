@@ -13,7 +13,7 @@ import torch
 
 from edge.inspector import InspectionError, Inspector
 from edge.timing import StageTimer
-from edge.verdict import Verdict
+from edge.verdict import Decision, Verdict
 from trainer.data import GOOD, load_split
 from trainer.evaluate.metrics import auroc, evaluate_class
 from trainer.evaluate.registration import RegistrationError, registration_error, summarize
@@ -55,11 +55,20 @@ class ClassResult:
     gap_radius: dict[str, object] = field(default_factory=dict)
     """The full-scan gap radius the training chose and why (``bundle.yaml``'s ``provenance.full_scan_gap_radius``)."""
 
+    @property
+    def verdicts(self) -> dict[str, int]:
+        """What the line would have been told at the recipe's threshold: normal test clouds not passed (FAIL, or
+        ERROR: not fully inspected) and defective ones passed, with the counts of each."""
+        normal = [o for o in self.outcomes if o.label == 0]
+        defective = [o for o in self.outcomes if o.label == 1]
+        return {"normal": len(normal), "normal_rejected": sum(o.decision != Decision.PASS.value for o in normal),
+                "defective": len(defective), "defective_passed": sum(o.decision == Decision.PASS.value for o in defective)}
+
     def to_report(self) -> dict[str, object]:
         """The class entry of report.json."""
         return {**self.metrics, "train_sec": self.train_sec, "sec_per_cloud": self.sec_per_cloud,
                 "per_kind": self.per_kind, "registration": self.registration, "stage_ms": self.stage_ms,
-                "validation": self.validation, "gap_radius": self.gap_radius}
+                "validation": self.validation, "gap_radius": self.gap_radius, "verdicts": self.verdicts}
 
 
 def run_class(

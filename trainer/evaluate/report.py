@@ -22,6 +22,9 @@ def summarize_variant(results: list[ClassResult]) -> dict[str, object]:
     mean: dict[str, object] = {key: _nanmean([c[key] for c in classes.values()]) for key in METRICS + TIMINGS}
     kinds = sorted({kind for c in classes.values() for kind in c["per_kind"]})
     mean["per_kind"] = {k: {"o_auroc": _nanmean([c["per_kind"][k]["o_auroc"] for c in classes.values() if k in c["per_kind"]])} for k in kinds}
+    counted = [c["verdicts"] for c in classes.values() if c.get("verdicts")]
+    if counted:
+        mean["verdicts"] = {key: sum(v[key] for v in counted) for key in counted[0]}
     return {"classes": classes, "mean": mean}
 
 
@@ -59,6 +62,7 @@ def render_markdown(report: dict[str, object]) -> str:
             for cls, entry in rows.items():
                 cells = [_fmt(entry["per_kind"].get(k, {}).get("o_auroc"), "o_auroc") for k in kinds]
                 lines.append(f"| {cls} | " + " | ".join(cells) + " |")
+        lines += _verdict_table(rows)
         lines.append("")
     lines += _registration_table(report)
     lines += _gap_radius_table(report)
@@ -78,6 +82,20 @@ def _stage_table(report: dict[str, object]) -> list[str]:
         cells = [f"{entry[k]:.0f}" if entry.get(k) is not None else "-" for k in [*stages, "total"]]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return lines + [""]
+
+
+def _verdict_table(rows: dict[str, dict[str, object]]) -> list[str]:
+    """Each class's verdicts at its own threshold: normal clouds not passed and defective clouds passed (the mean
+    row counts every class)."""
+    if not any(entry.get("verdicts") for entry in rows.values()):
+        return []
+    lines = ["", "Verdicts at the recipe's threshold (a normal cloud rejected: FAIL or ERROR):", "",
+             "| class | normal rejected | defective passed |", "|---|---:|---:|"]
+    for cls, entry in rows.items():
+        v = entry.get("verdicts")
+        if v:
+            lines.append(f"| {cls} | {v['normal_rejected']} of {v['normal']} | {v['defective_passed']} of {v['defective']} |")
+    return lines
 
 
 def _gap_radius_table(report: dict[str, object]) -> list[str]:
