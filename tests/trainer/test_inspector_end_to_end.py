@@ -191,6 +191,7 @@ def test_a_recipe_whose_good_scans_leave_wide_gaps_weighs_the_narrow_radius_on_i
     assert choice["widest_held_back_gap_voxels"] > 2.0
     caught = choice["held_back_defects_caught"]
     assert caught["of"] > 0 and set(caught) == {"3.0", "2.0", "of"}
+    assert 0 < caught["3.0"] <= caught["of"] and 0 <= caught["2.0"] <= caught["of"]
     assert choice["voxels"] == (2.0 if caught["2.0"] > caught["3.0"] else 3.0)
 
 

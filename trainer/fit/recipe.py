@@ -386,29 +386,33 @@ def choose_full_scan_gap_radius(analyses: list[tuple[Inspector, Analysis, np.nda
     configured = dev.full_scan_gap_radius_voxels
     choice: dict[str, object] = {"widest_held_back_gap_voxels": round(widest, 3)}
     gap = f"a held-back good scan leaves a gap of {widest:.2f} voxels, over {narrow}"
-    if widest > narrow and catch is None:
-        return params, {**choice, "voxels": configured, "reason": gap}
-    before = catch(analyses) if widest > narrow else None
-    saved = [analysis.missing for _, analysis, _ in full]
     chosen = with_overrides(params, {"deviation.full_scan_gap_radius_voxels": narrow})
-    _set_params(analyses, chosen)
-    for inspector, analysis, _ in full:
-        analysis.missing = template_fit(analysis.aligned, inspector.model).missing
-    if before is None:
+    if widest <= narrow:
+        _score_with(analyses, chosen)
         return chosen, {**choice, "voxels": narrow, "reason": f"no held-back good scan leaves a gap over {narrow} voxels"}
+    if catch is None:
+        return params, {**choice, "voxels": configured, "reason": gap}
+    before = catch(analyses)
+    saved = [analysis.missing for _, analysis, _ in full]
+    _score_with(analyses, chosen)
     after = catch(analyses)
     defects = sum(labels is not None for _, _, labels in full)
     choice["held_back_defects_caught"] = {str(configured): before, str(narrow): after, "of": defects}
+    counts = f"{narrow} voxels catch {after} of {defects} held-back defects, {configured} voxels {before}"
     if after > before:
-        return chosen, {**choice, "voxels": narrow,
-                        "reason": f"{gap}, but {narrow} voxels catch {after} of {defects} held-back defects, "
-                                  f"{configured} voxels {before}"}
+        return chosen, {**choice, "voxels": narrow, "reason": f"{gap}, but {counts}"}
     _set_params(analyses, params)
     for (_, analysis, _), missing in zip(full, saved):
         analysis.missing = missing
-    return params, {**choice, "voxels": configured,
-                    "reason": f"{gap}, and {narrow} voxels catch {after} of {defects} held-back defects, "
-                              f"{configured} voxels {before}"}
+    return params, {**choice, "voxels": configured, "reason": f"{gap}, and {counts}"}
+
+
+def _score_with(analyses: list[tuple[Inspector, Analysis, np.ndarray | None]], params: InspectorParams) -> None:
+    """The held-back models take ``params`` and their full scans' missing evidence is recomputed with them."""
+    _set_params(analyses, params)
+    for inspector, analysis, _ in analyses:
+        if not analysis.partial:
+            analysis.missing = template_fit(analysis.aligned, inspector.model).missing
 
 
 def _set_params(analyses: list[tuple[Inspector, Analysis, np.ndarray | None]], params: InspectorParams) -> None:
@@ -423,8 +427,7 @@ def validation_catch(analyses: list[tuple[Inspector, Analysis, np.ndarray | None
     made of these analyses would fail. Sets the held-back models' scales, which the caller refits afterwards."""
     full = [i for i, (_, analysis, _) in enumerate(analyses) if not analysis.partial]
     normal = [analyses[i][1] for i in full if analyses[i][2] is None]
-    voxel = analyses[full[0]][0].model.params.preprocess.voxel_size if full else 1.0
-    scales = _branch_scales(normal, options.scale_quantile, voxel)
+    scales = _branch_scales(normal, options.scale_quantile, analyses[0][0].model.params.preprocess.voxel_size)
     for inspector, _, _ in analyses:
         inspector.model.scales = scales
     fitted = _fit_method([analyses[i] for i in full], [folds[i] for i in full], FusionSpec(None, "sum"), options)
