@@ -7,13 +7,14 @@ pairs use chunked brute force (matrix products and top-k, no host synchronisatio
 grid below, in torch. All return the same thing: squared distances recomputed from the coordinates in the query
 dtype, nearest first.
 
-CUDA search scheme (uniform grid with per-query certification, fixed-shape candidate blocks):
+CUDA search scheme (uniform grid with per-query certification):
 
 1. ``ref`` is bucketed into cubic cells of side ``h`` and sorted by linear cell id, so the three
    cells ``x-1, x, x+1`` of one (y, z) row form a single contiguous range of the sorted array.
-2. Every query reads the nine row ranges of its 3x3x3 cell block into a block of ``9 x width`` candidate
-   slots, ``width`` the longest row range of the frame: the one number the host waits for. Queries are
-   processed in chunks of a size fixed by ``width`` and the memory budget, with no other host round trip.
+2. Every query keeps its k nearest among the nine row ranges of its 3x3x3 cell block: one Triton program per
+   query (:mod:`edge.geometry.gpu_kernels.knn`, float32, k up to 256, no host round trip), else in torch
+   through a block of ``9 x width`` candidate slots, ``width`` the longest row range of the frame (the one number
+   the host waits for), in chunks of a size fixed by ``width`` and the memory budget.
 3. Every reference point outside the block is at least ``h + (distance from the query to its own
    cell's nearest face)`` away: the *guaranteed radius*. A query whose k-th candidate lies within
    it has its exact answer. The others (a few percent) go to chunked brute force (float64 ranking, distances
@@ -22,7 +23,8 @@ CUDA search scheme (uniform grid with per-query certification, fixed-shape candi
 ``h`` starts at a high quantile of the k-th neighbour distance of an evenly spaced query sample
 (computed on the device, never read by the host), so most queries certify at the first level whatever
 the cloud's dimensionality (surface, line, volume). A radius-limited search uses ``h >= radius``, which
-certifies every query at once: one host synchronisation per search.
+certifies every query at once: a single level, with no host synchronisation in the Triton step (one, the width,
+in the torch form).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ import torch
 from pykdtree.kdtree import KDTree
 from threadpoolctl import ThreadpoolController
 
-from edge.geometry import compiled
+from edge.geometry import compiled, gpu_kernels
 
 DEFAULT_MAX_BYTES = 64 << 20
 _SLOT_BYTES = 64  # per candidate slot: position, row, coordinates, distance, masks
@@ -43,6 +45,8 @@ _GPU_BRUTE_FORCE_PAIRS = 1 << 28
 """On CUDA, up to this many query x ref pairs (a 16k-point frame against itself) go to chunked brute force: a
 fixed sequence of matrix products and top-k with no host synchronisation, faster there than the grid's
 data-dependent chunking."""
+_KERNEL_BRUTE_FORCE_REF = 1 << 16
+"""Up to this many reference points the brute force runs in the Triton kernel: one program scans them all."""
 _GPU_BRUTE_FORCE_BYTES = 1 << 30  # a few large chunks rather than many launches; GPUs have the memory
 _MAX_CELLS_PER_AXIS = 1 << 20  # keeps linear cell ids inside int64
 _SAMPLE_QUERIES = 256
@@ -344,10 +348,41 @@ def _grid_level(
     start = torch.searchsorted(ids, (row * nx + x0).reshape(m, 9).contiguous())
     end = torch.searchsorted(ids, (row * nx + x1).reshape(m, 9).contiguous(), right=True)
     length = torch.where(valid, end - start, torch.zeros_like(start))
-    width = max(int(length.max()), 1)
+    own = None
+    if query_index is not None:
+        inverse = torch.empty_like(perm)
+        inverse[perm] = torch.arange(perm.shape[0], device=device)
+        own = inverse[query_index]
+    if _kernel_takes(query, k):
+        from edge.geometry.gpu_kernels.knn import candidate_knn
+
+        out_d, pos = candidate_knn(points, query, start, length, own, k, radius)
+    else:
+        out_d, pos = _padded_candidate_knn(points, query, start, length, own, k, radius, max_bytes)
+    out_i = torch.where(pos < 0, -1, perm[pos.clamp_min(0)])
+    certified = out_d[:, -1] <= (guaranteed * _CERTIFY_MARGIN) ** 2
+    return out_d, out_i, certified
+
+
+def _padded_candidate_knn(
+    points: torch.Tensor,
+    query: torch.Tensor,
+    start: torch.Tensor,
+    length: torch.Tensor,
+    own: torch.Tensor | None,
+    k: int,
+    radius: float | None,
+    max_bytes: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each query's k nearest among its nine candidate ranges ``start``/``length`` (M, 9) of ``points``, skipping
+    position ``own`` (M,): squared distances (M, k) and positions (M, k), ``inf`` and -1 where none. The torch form
+    of :func:`edge.geometry.gpu_kernels.knn.candidate_knn`: candidates gathered into blocks padded to the
+    widest range (the one number the host waits for), then a top-k."""
+    m, device = query.shape[0], query.device
+    width = max(int(length.max()), 1) if m else 1
     slot = torch.arange(width, device=device)
     chunk = max(1, max_bytes // (9 * width * _SLOT_BYTES))
-    dists, idxs = [], []
+    dists, positions = [query.new_empty((0, k))], [torch.empty((0, k), dtype=torch.int64, device=device)]
     for first in range(0, m, chunk):
         rows = slice(first, first + chunk)
         real = (slot < length[rows, :, None]).reshape(-1, 9 * width)
@@ -355,8 +390,8 @@ def _grid_level(
         diff = points[pos] - query[rows].unsqueeze(1)
         exact = (diff * diff).sum(dim=2)
         invalid = ~real
-        if query_index is not None:
-            invalid |= perm[pos] == query_index[rows].unsqueeze(1)
+        if own is not None:
+            invalid |= pos == own[rows].unsqueeze(1)
         if radius is not None:
             invalid |= exact >= radius * radius
         exact = exact.masked_fill(invalid, math.inf)
@@ -365,12 +400,14 @@ def _grid_level(
             exact = torch.cat([exact, exact.new_full((exact.shape[0], pad), math.inf)], dim=1)
             pos = torch.cat([pos, pos.new_zeros((pos.shape[0], pad))], dim=1)
         best, order = torch.topk(exact, k, dim=1, largest=False, sorted=True)
-        idx = perm[pos.gather(1, order)]
         dists.append(best)
-        idxs.append(torch.where(torch.isinf(best), torch.full_like(idx, -1), idx))
-    out_d, out_i = torch.cat(dists), torch.cat(idxs)
-    certified = out_d[:, -1] <= (guaranteed * _CERTIFY_MARGIN) ** 2
-    return out_d, out_i, certified
+        positions.append(torch.where(torch.isinf(best), -1, pos.gather(1, order)))
+    return torch.cat(dists), torch.cat(positions)
+
+
+def _kernel_takes(query: torch.Tensor, k: int) -> bool:
+    """Whether the Triton kernel (:mod:`edge.geometry.gpu_kernels.knn`) searches for ``query``: float32 on CUDA."""
+    return gpu_kernels.usable(query) and query.dtype == torch.float32 and 0 < k <= gpu_kernels.KNN_MAX_K
 
 
 def _brute_force(
@@ -381,8 +418,25 @@ def _brute_force(
     radius: float | None,
     max_bytes: int,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """All pairs in query chunks: float64 ranking keeps near-ties in order, distances are exact. The single nearest
-    neighbour (ICP's correspondences) is one arg-min pass instead of a top-k selection."""
+    """All pairs: the Triton kernel scanning all of ``ref`` per query where it takes the search and ``ref`` is small
+    enough for one program's scan, else :func:`_matrix_brute_force`."""
+    if _kernel_takes(query, k) and ref.shape[0] <= _KERNEL_BRUTE_FORCE_REF:
+        from edge.geometry.gpu_kernels.knn import nearest
+
+        return nearest(query, ref, k, query_index, radius)
+    return _matrix_brute_force(query, ref, k, query_index, radius, max_bytes)
+
+
+def _matrix_brute_force(
+    query: torch.Tensor,
+    ref: torch.Tensor,
+    k: int,
+    query_index: torch.Tensor | None,
+    radius: float | None,
+    max_bytes: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """All pairs in query chunks of distance matrices: float64 ranking keeps near-ties in order, distances are
+    exact. The single nearest neighbour is one arg-min pass instead of a top-k selection."""
     n = ref.shape[0]
     origin = ref.mean(dim=0, keepdim=True)
     r = (ref - origin).double()

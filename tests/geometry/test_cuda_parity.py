@@ -8,7 +8,8 @@ import torch
 from edge.geometry.agcs import agcs
 from edge.geometry.fpfh import fpfh_multiscale
 from edge.geometry.fps import farthest_point_sampling
-from edge.geometry.knn import knn, radius_knn
+from edge.geometry import gpu_kernels
+from edge.geometry.knn import DEFAULT_MAX_BYTES, _brute_force, _grid_search, _matrix_brute_force, knn, radius_knn
 from edge.geometry.normals import estimate_normals
 from edge.geometry.sampling import statistical_outlier_mask, voxel_downsample
 from tests.geometry.conftest import torus
@@ -71,3 +72,26 @@ def test_voxel_grid_and_outliers_on_cuda_equal_the_cpu(cloud: torch.Tensor) -> N
     assert torch.equal(inv_gpu.cpu(), inv_cpu)
     same = statistical_outlier_mask(cloud.to(CUDA), 20, 2.0).cpu() == statistical_outlier_mask(cloud, 20, 2.0)
     assert same.float().mean() > 0.999
+
+
+@pytest.mark.parametrize(("k", "radius"), [(16, None), (99, 2.0)])
+def test_grid_search_candidates_from_the_triton_kernel_equal_the_torch_form(
+    cloud: torch.Tensor, k: int, radius: float | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    points = cloud.to(CUDA)
+    assert gpu_kernels.usable(points), "torch's CUDA build ships Triton"
+    kernel_d, kernel_i = _grid_search(points, points, k, radius, True, DEFAULT_MAX_BYTES)
+    monkeypatch.setattr(gpu_kernels, "usable", lambda tensor: False)
+    torch_d, torch_i = _grid_search(points, points, k, radius, True, DEFAULT_MAX_BYTES)
+    torch.testing.assert_close(kernel_d, torch_d, rtol=1e-6, atol=0.0)
+    assert (kernel_i == torch_i).float().mean() > 0.999
+
+
+@pytest.mark.parametrize("k", [1, 16])
+def test_brute_force_from_the_triton_kernel_equals_the_distance_matrices(cloud: torch.Tensor, k: int) -> None:
+    points = cloud.to(CUDA)
+    query, own = points[:3000], torch.arange(3000, device=CUDA)
+    kernel_d, kernel_i = _brute_force(query, points, k, own, None, DEFAULT_MAX_BYTES)
+    matrix_d, matrix_i = _matrix_brute_force(query, points, k, own, None, DEFAULT_MAX_BYTES)
+    torch.testing.assert_close(kernel_d, matrix_d, rtol=1e-6, atol=0.0)
+    assert (kernel_i == matrix_i).float().mean() > 0.999
