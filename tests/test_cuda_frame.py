@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from edge import cuda_graphs
-from edge.geometry import fps
+from edge.geometry import fps, gpu_kernels
 from edge.geometry.alignment import _ICP_GRAPHS, _icp_batch, _identity
 from edge.geometry.fps import farthest_point_sampling
 from edge.geometry.knn import knn, radius_knn
@@ -52,7 +52,10 @@ def cloud() -> torch.Tensor:
     return torus(20_000)[0]
 
 
-def test_fps_replays_its_cached_graph_without_a_host_sync_and_picks_as_the_eager_steps(cloud: torch.Tensor) -> None:
+def test_fps_replays_its_cached_graph_without_a_host_sync_and_picks_as_the_eager_steps(
+    cloud: torch.Tensor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(gpu_kernels, "usable", lambda tensor: False)
     points = cloud.to(CUDA)
     farthest_point_sampling(points, 300)
     part = points[:17_000]
@@ -63,6 +66,23 @@ def test_fps_replays_its_cached_graph_without_a_host_sync_and_picks_as_the_eager
     with cuda_graphs.eager():
         eager = farthest_point_sampling(part, 256, seed_indices=seeds)
     assert torch.equal(graphed.cpu(), eager.cpu())
+
+
+def test_fps_kernel_runs_without_a_host_sync_and_picks_as_the_eager_steps(
+    cloud: torch.Tensor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    points = cloud.to(CUDA)
+    part = points[:17_000]
+    seeds = torch.arange(0, 17_000, 97, device=CUDA)
+    farthest_point_sampling(points, 300)
+    with host_syncs() as syncs:
+        kernel = farthest_point_sampling(part, 700, seed_indices=seeds)
+        started = farthest_point_sampling(points, 300, start=5)
+    assert syncs == []
+    monkeypatch.setattr(gpu_kernels, "usable", lambda tensor: False)
+    with cuda_graphs.eager():
+        assert torch.equal(kernel.cpu(), farthest_point_sampling(part, 700, seed_indices=seeds).cpu())
+        assert torch.equal(started.cpu(), farthest_point_sampling(points, 300, start=5).cpu())
 
 
 def test_normal_orientation_sweeps_sync_rarely_and_give_the_cpu_signs(cloud: torch.Tensor) -> None:

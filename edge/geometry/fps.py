@@ -1,12 +1,12 @@
-"""Exact farthest point sampling, batched, with the step loop replayed from cached CUDA graphs on GPU.
+"""Exact farthest point sampling, batched: one Triton launch on CUDA, else the step loop from cached CUDA graphs.
 
 FPS is sequential in the number of samples: each pick depends on all earlier ones. The work of
 one step (distance to the newest pick, running minimum, arg-max) is one vectorised pass over all
 points of all batch items, on preallocated buffers with in-place ops. On CPU one compiled loop per batch item does
 the steps (:func:`edge.geometry.compiled.farthest_points`, squared distances in float64); without numba the
 buffered steps run eagerly.
-On CUDA the step is recorded once into a CUDA graph of ``_GRAPH_STEPS`` steps over static buffers of a
-capacity bucket (the next power of two of the point count; padded points can never be picked) and the
+On CUDA one Triton launch does every step (:mod:`edge.geometry.gpu_kernels.fps`). Without Triton the step is
+recorded once into a CUDA graph of ``_GRAPH_STEPS`` steps over static buffers of a capacity bucket (the next power of two of the point count; padded points can never be picked) and the
 graph is kept: every later call of that shape bucket only loads its points and replays, so ``m`` samples
 cost ``m / _GRAPH_STEPS`` launches and no capture (a capture synchronises the device, collects garbage and
 empties the allocator's cache). Seed points are absorbed in one batched pass, not one step per seed. Each
@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 
 from edge import cuda_graphs
-from edge.geometry import compiled
+from edge.geometry import compiled, gpu_kernels
 
 _GRAPH_STEPS = 64
 _SEED_BLOCK_BYTES = 64 << 20
@@ -55,6 +55,8 @@ def farthest_point_sampling(
         raise ValueError(f"farthest_point_sampling: start={start} outside [0, {n})")
     if m == 0:
         out = torch.empty((b, 0), dtype=torch.int64, device=pts.device)
+    elif pts.is_cuda and gpu_kernels.usable(pts):
+        out = _kernel(pts, m, start, seeds)
     elif cuda_graphs.enabled(pts.device) and m > 2 * _GRAPH_STEPS:
         out = _replay(pts, m, start, seeds)
     elif not pts.is_cuda and compiled.AVAILABLE:
@@ -124,6 +126,16 @@ class _FpsState:
         torch.minimum(self.min_dist, self.scratch, out=self.min_dist)
         self.min_dist.scatter_(1, self.current, self.picked_mark)
         torch.argmax(self.min_dist, dim=1, keepdim=True, out=self.current)
+
+
+def _kernel(pts: torch.Tensor, m: int, start: int, seeds: torch.Tensor | None) -> torch.Tensor:
+    """``m`` samples from the Triton kernel (:mod:`edge.geometry.gpu_kernels.fps`), started as the torch steps are."""
+    from edge.geometry.gpu_kernels.fps import farthest_points
+
+    b, n, _ = pts.shape
+    state = _FpsState(b, n, 0, pts.dtype, pts.device)
+    state.load(pts, start, seeds)
+    return farthest_points(state.pts.transpose(1, 2).contiguous(), state.min_dist, state.current, n, m)
 
 
 def _replay(pts: torch.Tensor, m: int, start: int, seeds: torch.Tensor | None) -> torch.Tensor:

@@ -70,3 +70,19 @@ def test_brute_force_kernel_equals_the_distance_matrices_within_the_radius_and_w
     """)
     assert int(found) > 0
 
+
+def test_fps_kernel_picks_as_the_torch_steps_from_a_start_and_from_seeds() -> None:
+    picked = run_interpreted("""
+        from edge.geometry.fps import _FpsState, _kernel
+        spread = torch.rand(5000, 3, generator=g)  # more points than one tile of the kernel
+        cloud = torch.cat([spread, spread[:5]]).unsqueeze(0)  # duplicates: ties broken by the lowest index
+        for start, seeds in ((3, None), (0, torch.tensor([[1, 4100]]))):
+            state = _FpsState(1, 5005, 12, torch.float32, torch.device("cpu"))
+            state.load(cloud, start, seeds)
+            for _ in range(12):
+                state.advance()
+            got = _kernel(cloud, 12, start, seeds)
+            assert torch.equal(got, state.out), (got, state.out)
+        print(len(set(got[0].tolist())))
+    """)
+    assert int(picked) == 12
