@@ -24,7 +24,18 @@ class StageTimer:
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
-        """Time the enclosed block and add it to stage ``name``."""
+        """Time the enclosed block and add it to stage ``name``; under the torch profiler the block is also a range
+        named ``stage:<name>`` in its trace, so ops and kernels can be counted per stage."""
+        if torch.autograd.profiler._is_profiler_enabled:
+            with torch.profiler.record_function(f"stage:{name}"):
+                with self._timed(name):
+                    yield
+            return
+        with self._timed(name):
+            yield
+
+    @contextmanager
+    def _timed(self, name: str) -> Iterator[None]:
         if self.device is not None and self.device.type == "cuda":
             stream = torch.cuda.current_stream(self.device)
             start = torch.cuda.Event(enable_timing=True)

@@ -1,5 +1,7 @@
 import time
 
+import torch
+
 from edge.timing import StageTimer
 
 
@@ -23,3 +25,13 @@ def test_stage_timer_records_a_stage_that_raised() -> None:
     except RuntimeError:
         pass
     assert "boom" in timer.as_dict()
+
+
+def test_stages_are_named_ranges_in_a_profiler_trace() -> None:
+    timer = StageTimer("cpu")
+    with torch.profiler.profile() as prof:
+        with timer.stage("features"):
+            torch.ones(4).sum()
+    names = [event.name for event in prof.events()]
+    assert "stage:features" in names
+    assert timer.as_dict()["features"] > 0
