@@ -8,10 +8,11 @@
 #
 # Environment: DEVICE (cuda), BUNDLE (.gpu-bundle), OUT (./gpu-out), PYTHON (python3), QUICK=1 (few frames,
 # small clouds: a dry run), FRAMES (20), WHEELS (folder of wheels, .whl), TIME_SCALE (multiplies every step's
-# time limit, 1; the limits add up to about 6.5 minutes with a baseline, so that one device call fits its lease), BASE (a folder
+# time limit, 1; the limits add up to about 8.5 minutes with a baseline and the sweep, so that one device call fits its lease), BASE (a folder
 # holding another tree's edge/, e.g. `git archive main edge | tar -x -C .gputree/base`: its `bench inspect` runs
 # on the same card for a side-by-side baseline), SERVE (worker counts for `bench serve`, "1 2"; empty skips it),
-# GEOMETRY (1 runs `bench geometry`).
+# GEOMETRY (1 runs `bench geometry`), SWEEP (log2 thresholds for `scripts/gpu-knn-sweep.py`, the neighbour search's
+# brute-force/grid switch, "28 30 31"; empty skips it).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 DEVICE=${DEVICE:-cuda}
@@ -26,6 +27,7 @@ POINTS_LARGE=1000000
 BASE=${BASE:-}
 SERVE=${SERVE-1 2}
 GEOMETRY=${GEOMETRY:-1}
+SWEEP=${SWEEP-28 30 31}
 if [[ "${QUICK:-0}" == 1 ]]; then FRAMES=2; POINTS_SMALL=20000; POINTS_LARGE=50000; fi
 mkdir -p "$OUT"
 LOG="$OUT/log.txt"
@@ -81,6 +83,7 @@ step "cuda tests" 90 "$PYTHON" -m pytest -q -p no:cacheprovider "${CUDA_TESTS[@]
 step "bench inspect" 100 "${PCI[@]}" bench inspect --bundle "$BUNDLE" --device "$DEVICE" --points $POINTS_SMALL $POINTS_LARGE \
     --frames "$FRAMES" --json --profile "$OUT/trace.json" --sync-report "$OUT/syncs.txt"
 [[ -f "$OUT/trace.json" ]] && gzip -f "$OUT/trace.json"
+[[ -f "$OUT/trace.json.gz" ]] && "$PYTHON" scripts/trace-stages.py "$OUT/trace.json.gz" >"$OUT/.stages.md" 2>>"$LOG"
 if [[ -n "$BASE" ]]; then
     say "baseline tree $BASE"
     # run from inside BASE: `python -m` puts the working directory first on the path
@@ -100,6 +103,9 @@ for workers in $SERVE; do
             --bundle "$(realpath "$BUNDLE")" --device "$DEVICE" --points $POINTS_SMALL --frames "$FRAMES" --workers $workers
     fi
 done
+
+[[ -n "$SWEEP" ]] && step "knn sweep" 120 "$PYTHON" scripts/gpu-knn-sweep.py --bundle "$BUNDLE" --device "$DEVICE" \
+    --points $POINTS_SMALL $POINTS_LARGE --frames "$FRAMES" --rounds 2 --log2 $SWEEP
 
 [[ "$GEOMETRY" == 1 ]] && step "bench geometry" 45 "${PCI[@]}" bench geometry --points $POINTS_SMALL \
     --device "${DEVICE%%:*}" --repeat 5
@@ -126,5 +132,7 @@ for line in lines:
         print("    " + line)
 EOF
 
+[[ -s "$OUT/.stages.md" ]] && { echo; cat "$OUT/.stages.md"; } >>"$SUMMARY" && rm -f "$OUT/.stages.md"
+sed -n '/^| points | brute force\|^| [0-9]* | 2^\|raw scores of 3 frames/p' "$LOG" | sed 's/^/    /' >>"$SUMMARY"
 [[ -f "$OUT/syncs.txt" ]] && { echo; echo "Host synchronisations per call site (new tree, one frame):"; echo; sed 's/^/    /' "$OUT/syncs.txt" | head -30; } >>"$SUMMARY"
 cat "$SUMMARY"

@@ -1,7 +1,8 @@
 """Sweep the CUDA neighbour search's brute-force/grid switch over whole frames, in one process on one card.
 
 Each search of ``query x ref`` pairs at most ``edge.geometry.knn._GPU_BRUTE_FORCE_PAIRS`` runs as a brute force
-(matrix product + top-k), larger ones on the uniform grid. This runs `bench inspect`'s measurement for each
+(the Triton kernel over one range of all reference points, or matrix product + top-k), larger ones on the
+uniform grid. This runs `bench inspect`'s measurement for each
 threshold (rounds interleaved, the same frames), prints one markdown table of p50/p99 and stage p50s, and checks
 that every threshold decides the frames alike with the same raw scores (both searches are exact).
 
