@@ -55,7 +55,7 @@ def cloud() -> torch.Tensor:
 def test_fps_replays_its_cached_graph_without_a_host_sync_and_picks_as_the_eager_steps(
     cloud: torch.Tensor, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(gpu_kernels, "usable", lambda tensor: False)
+    monkeypatch.setattr(gpu_kernels, "usable", lambda tensor, kernel: False)
     points = cloud.to(CUDA)
     farthest_point_sampling(points, 300)
     part = points[:17_000]
@@ -79,7 +79,7 @@ def test_fps_kernel_runs_without_a_host_sync_and_picks_as_the_eager_steps(
         kernel = farthest_point_sampling(part, 700, seed_indices=seeds)
         started = farthest_point_sampling(points, 300, start=5)
     assert syncs == []
-    monkeypatch.setattr(gpu_kernels, "usable", lambda tensor: False)
+    monkeypatch.setattr(gpu_kernels, "usable", lambda tensor, kernel: False)
     with cuda_graphs.eager():
         assert torch.equal(kernel.cpu(), farthest_point_sampling(part, 700, seed_indices=seeds).cpu())
         assert torch.equal(started.cpu(), farthest_point_sampling(points, 300, start=5).cpu())

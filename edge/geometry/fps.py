@@ -55,23 +55,29 @@ def farthest_point_sampling(
         raise ValueError(f"farthest_point_sampling: start={start} outside [0, {n})")
     if m == 0:
         out = torch.empty((b, 0), dtype=torch.int64, device=pts.device)
-    elif pts.is_cuda and gpu_kernels.usable(pts):
-        out = _kernel(pts, m, start, seeds)
-    elif cuda_graphs.enabled(pts.device) and m > 2 * _GRAPH_STEPS:
-        out = _replay(pts, m, start, seeds)
-    elif not pts.is_cuda and compiled.AVAILABLE:
-        out = torch.stack([
+    elif pts.is_cuda and gpu_kernels.usable(pts, "fps"):
+        out = gpu_kernels.run("fps", lambda: _kernel(pts, m, start, seeds), lambda: _without_triton(pts, m, start, seeds))
+    else:
+        out = _without_triton(pts, m, start, seeds)
+    return out if batched else out[0]
+
+
+def _without_triton(pts: torch.Tensor, m: int, start: int, seeds: torch.Tensor | None) -> torch.Tensor:
+    """``m`` samples (B, m) of ``pts`` (B, N, 3): replayed CUDA graphs, the compiled CPU loop, or the buffered
+    steps."""
+    if cuda_graphs.enabled(pts.device) and m > 2 * _GRAPH_STEPS:
+        return _replay(pts, m, start, seeds)
+    if not pts.is_cuda and compiled.AVAILABLE:
+        return torch.stack([
             torch.from_numpy(compiled.farthest_points(pts[i].detach().numpy(), m, start,
                                                       None if seeds is None else seeds[i].numpy()))
-            for i in range(b)
+            for i in range(pts.shape[0])
         ])
-    else:
-        state = _FpsState(b, n, m, pts.dtype, pts.device)
-        state.load(pts, start, seeds)
-        for _ in range(m):
-            state.advance()
-        out = state.out
-    return out if batched else out[0]
+    state = _FpsState(pts.shape[0], pts.shape[1], m, pts.dtype, pts.device)
+    state.load(pts, start, seeds)
+    for _ in range(m):
+        state.advance()
+    return state.out
 
 
 class _FpsState:

@@ -353,12 +353,16 @@ def _grid_level(
         inverse = torch.empty_like(perm)
         inverse[perm] = torch.arange(perm.shape[0], device=device)
         own = inverse[query_index]
+    def padded() -> tuple[torch.Tensor, torch.Tensor]:
+        return _padded_candidate_knn(points, query, start, length, own, k, radius, max_bytes)
+
     if _kernel_takes(query, k):
         from edge.geometry.gpu_kernels.knn import candidate_knn
 
-        out_d, pos = candidate_knn(points, query, start, length, own, k, radius)
+        out_d, pos = gpu_kernels.run(
+            "knn", lambda: candidate_knn(points, query, start, length, own, k, radius), padded)
     else:
-        out_d, pos = _padded_candidate_knn(points, query, start, length, own, k, radius, max_bytes)
+        out_d, pos = padded()
     out_i = torch.where(pos < 0, -1, perm[pos.clamp_min(0)])
     certified = out_d[:, -1] <= (guaranteed * _CERTIFY_MARGIN) ** 2
     return out_d, out_i, certified
@@ -407,7 +411,7 @@ def _padded_candidate_knn(
 
 def _kernel_takes(query: torch.Tensor, k: int) -> bool:
     """Whether the Triton kernel (:mod:`edge.geometry.gpu_kernels.knn`) searches for ``query``: float32 on CUDA."""
-    return gpu_kernels.usable(query) and query.dtype == torch.float32 and 0 < k <= gpu_kernels.KNN_MAX_K
+    return gpu_kernels.usable(query, "knn") and query.dtype == torch.float32 and 0 < k <= gpu_kernels.KNN_MAX_K
 
 
 def _brute_force(
@@ -420,11 +424,14 @@ def _brute_force(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """All pairs: the Triton kernel scanning all of ``ref`` per query where it takes the search and ``ref`` is small
     enough for one program's scan, else :func:`_matrix_brute_force`."""
+    def matrices() -> tuple[torch.Tensor, torch.Tensor]:
+        return _matrix_brute_force(query, ref, k, query_index, radius, max_bytes)
+
     if _kernel_takes(query, k) and ref.shape[0] <= _KERNEL_BRUTE_FORCE_REF:
         from edge.geometry.gpu_kernels.knn import nearest
 
-        return nearest(query, ref, k, query_index, radius)
-    return _matrix_brute_force(query, ref, k, query_index, radius, max_bytes)
+        return gpu_kernels.run("knn", lambda: nearest(query, ref, k, query_index, radius), matrices)
+    return matrices()
 
 
 def _matrix_brute_force(

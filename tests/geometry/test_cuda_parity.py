@@ -79,9 +79,9 @@ def test_grid_search_candidates_from_the_triton_kernel_equal_the_torch_form(
     cloud: torch.Tensor, k: int, radius: float | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     points = cloud.to(CUDA)
-    assert gpu_kernels.usable(points), "torch's CUDA build ships Triton"
+    assert gpu_kernels.usable(points, "knn"), "torch's CUDA build ships Triton"
     kernel_d, kernel_i = _grid_search(points, points, k, radius, True, DEFAULT_MAX_BYTES)
-    monkeypatch.setattr(gpu_kernels, "usable", lambda tensor: False)
+    monkeypatch.setattr(gpu_kernels, "usable", lambda tensor, kernel: False)
     torch_d, torch_i = _grid_search(points, points, k, radius, True, DEFAULT_MAX_BYTES)
     torch.testing.assert_close(kernel_d, torch_d, rtol=1e-6, atol=0.0)
     assert (kernel_i == torch_i).float().mean() > 0.999

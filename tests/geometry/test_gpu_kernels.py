@@ -19,7 +19,7 @@ import math, torch
 from edge.geometry import gpu_kernels
 from edge.geometry.gpu_kernels.knn import candidate_knn, nearest
 from edge.geometry.knn import _matrix_brute_force, _padded_candidate_knn
-assert gpu_kernels.INTERPRETED and gpu_kernels.usable(torch.zeros(1))
+assert gpu_kernels.INTERPRETED and gpu_kernels.usable(torch.zeros(1), "knn")
 g = torch.Generator().manual_seed(7)
 points = torch.rand(120, 3, generator=g)
 query = torch.rand(6, 3, generator=g)
