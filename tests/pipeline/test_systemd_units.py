@@ -105,3 +105,10 @@ def test_edge_unit_gives_the_compiled_cpu_kernels_a_writable_cache(edge_service)
     environment = dict(v.split("=", 1) for line in edge_service.get("Environment", []) for v in line.split())
     assert "pcinspect" in " ".join(edge_service.get("CacheDirectory", [])).split()
     assert environment.get("NUMBA_CACHE_DIR", "").startswith("/var/cache/pcinspect/")
+
+
+def test_edge_unit_gives_the_gpu_kernels_a_writable_cache(edge_service) -> None:
+    """Triton caches compiled kernels under the home directory, which ProtectHome hides: without a cache of its own a
+    GPU box would compile each kernel again after every restart, at its first use inside a frame."""
+    environment = dict(v.split("=", 1) for line in edge_service.get("Environment", []) for v in line.split())
+    assert environment.get("TRITON_CACHE_DIR", "").startswith("/var/cache/pcinspect/")
