@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One-call GPU check: CUDA tests, `bench geometry`, `bench inspect` (100k and 1M points, plus a profiler
 # trace) and `bench serve` (1 and 2 workers; each also on the BASE tree when given), tables written to $OUT. Installs nothing from the network:
-# packages the machine lacks come as wheels in ./.whl, the bundle is one trained beforehand.
+# packages the machine lacks come as wheels in ./.whl (`scripts/gpu-wheels.sh` fetches them), the bundle is one trained
+# beforehand.
 #
 #   OUT=/tmp/out BUNDLE=path/to/bundle scripts/gpu-check.sh            # on the GPU machine
 #   OUT=/tmp/out BUNDLE=... DEVICE=cpu QUICK=1 scripts/gpu-check.sh    # dry run of every step on a CPU
