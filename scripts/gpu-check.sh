@@ -2,7 +2,8 @@
 # One-call GPU check: CUDA tests, `bench geometry`, `bench inspect` (100k and 1M points, plus a profiler
 # trace) and `bench serve` (1 and 2 workers; each also on the BASE tree when given), tables written to $OUT. Installs nothing from the network:
 # packages the machine lacks come as wheels in ./.whl (`scripts/gpu-wheels.sh` fetches them), the bundle is one trained
-# beforehand.
+# beforehand (`pcinspect train --data ../shared/data/dev-bench --format real3d --class casting --quick --out .gpu-bundle`;
+# `git archive HEAD edge | tar -x -C .gputree/base` for a BASE); carry .whl, .gpu-bundle and .gputree.
 #
 #   OUT=/tmp/out BUNDLE=path/to/bundle scripts/gpu-check.sh            # on the GPU machine
 #   OUT=/tmp/out BUNDLE=... DEVICE=cpu QUICK=1 scripts/gpu-check.sh    # dry run of every step on a CPU
