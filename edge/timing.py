@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Iterator
 
 import torch
@@ -26,12 +26,9 @@ class StageTimer:
     def stage(self, name: str) -> Iterator[None]:
         """Time the enclosed block and add it to stage ``name``; under the torch profiler the block is also a range
         named ``stage:<name>`` in its trace, so ops and kernels can be counted per stage."""
-        if torch.autograd.profiler._is_profiler_enabled:
-            with torch.profiler.record_function(f"stage:{name}"):
-                with self._timed(name):
-                    yield
-            return
-        with self._timed(name):
+        traced = torch.profiler.record_function(f"stage:{name}") if torch.autograd.profiler._is_profiler_enabled \
+            else nullcontext()
+        with traced, self._timed(name):
             yield
 
     @contextmanager

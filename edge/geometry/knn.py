@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 import threading
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -61,6 +62,18 @@ _OPENMP_THREAD_SETTERS = [lib.dynlib.omp_set_num_threads
                           for lib in ThreadpoolController().select(user_api="openmp").lib_controllers]
 """``omp_set_num_threads`` of every OpenMP runtime loaded with pykdtree: its queries run on the calling thread's
 OpenMP thread count, which is set to torch's before each query (the service's workers are threads of their own)."""
+
+
+@dataclass(frozen=True)
+class CandidateRanges:
+    """Where each of M queries looks for its neighbours: ranges of ``points`` (N, 3), ``start``/``length`` (M, R)
+    int64 (the grid's nine row ranges of a query's 3x3x3 cell block; one range over all points for the brute
+    force), and ``own`` (M,) int64, a position each query skips (itself), or None."""
+
+    points: torch.Tensor
+    start: torch.Tensor
+    length: torch.Tensor
+    own: torch.Tensor | None = None
 
 
 def knn(
@@ -353,14 +366,15 @@ def _grid_level(
         inverse = torch.empty_like(perm)
         inverse[perm] = torch.arange(perm.shape[0], device=device)
         own = inverse[query_index]
+    ranges = CandidateRanges(points, start, length, own)
+
     def padded() -> tuple[torch.Tensor, torch.Tensor]:
-        return _padded_candidate_knn(points, query, start, length, own, k, radius, max_bytes)
+        return _padded_candidate_knn(ranges, query, k, radius, max_bytes)
 
     if _kernel_takes(query, k):
         from edge.geometry.gpu_kernels.knn import candidate_knn
 
-        out_d, pos = gpu_kernels.run(
-            "knn", lambda: candidate_knn(points, query, start, length, own, k, radius), padded)
+        out_d, pos = gpu_kernels.run("knn", lambda: candidate_knn(ranges, query, k, radius), padded)
     else:
         out_d, pos = padded()
     out_i = torch.where(pos < 0, -1, perm[pos.clamp_min(0)])
@@ -369,19 +383,13 @@ def _grid_level(
 
 
 def _padded_candidate_knn(
-    points: torch.Tensor,
-    query: torch.Tensor,
-    start: torch.Tensor,
-    length: torch.Tensor,
-    own: torch.Tensor | None,
-    k: int,
-    radius: float | None,
-    max_bytes: int,
+    ranges: CandidateRanges, query: torch.Tensor, k: int, radius: float | None, max_bytes: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each query's k nearest among its nine candidate ranges ``start``/``length`` (M, 9) of ``points``, skipping
-    position ``own`` (M,): squared distances (M, k) and positions (M, k), ``inf`` and -1 where none. The torch form
-    of :func:`edge.geometry.gpu_kernels.knn.candidate_knn`: candidates gathered into blocks padded to the
-    widest range (the one number the host waits for), then a top-k."""
+    """Each query's k nearest in its candidate ``ranges`` (nine of them, the grid's): squared distances (M, k) and
+    positions in ``ranges.points`` (M, k), ``inf`` and -1 where none. The torch form of
+    :func:`edge.geometry.gpu_kernels.knn.candidate_knn`: candidates gathered into blocks padded to the widest range
+    (the one number the host waits for), then a top-k."""
+    points, start, length, own = ranges.points, ranges.start, ranges.length, ranges.own
     m, device = query.shape[0], query.device
     width = max(int(length.max()), 1) if m else 1
     slot = torch.arange(width, device=device)

@@ -18,7 +18,7 @@ SETUP = """
 import math, torch
 from edge.geometry import gpu_kernels
 from edge.geometry.gpu_kernels.knn import candidate_knn, nearest
-from edge.geometry.knn import _matrix_brute_force, _padded_candidate_knn
+from edge.geometry.knn import CandidateRanges, _matrix_brute_force, _padded_candidate_knn
 assert gpu_kernels.INTERPRETED and gpu_kernels.usable(torch.zeros(1), "knn")
 g = torch.Generator().manual_seed(7)
 points = torch.rand(120, 3, generator=g)
@@ -31,8 +31,9 @@ start = torch.randint(0, 120 - 14, (6, 9), generator=g)
 own = start[:, 4] + length[:, 4].clamp_max(1) - 1  # each query's own point, where its middle range has one
 own[own < start[:, 4]] = -1
 def check(k, radius, use_own):
-    want_d, want_p = _padded_candidate_knn(points, query, start, length, own if use_own else None, k, radius, 1 << 20)
-    got_d, got_p = candidate_knn(points, query, start, length, own if use_own else None, k, radius)
+    ranges = CandidateRanges(points, start, length, own if use_own else None)
+    want_d, want_p = _padded_candidate_knn(ranges, query, k, radius, 1 << 20)
+    got_d, got_p = candidate_knn(ranges, query, k, radius)
     assert torch.equal(got_p, want_p), (got_p, want_p)
     assert torch.equal(got_d, want_d), (got_d - want_d).abs().max()
     return int((want_p >= 0).sum())

@@ -18,6 +18,8 @@ import torch
 import triton
 import triton.language as tl
 
+from edge.geometry.knn import CandidateRanges
+
 @triton.jit
 def _candidate_knn_kernel(points_ptr, query_ptr, start_ptr, length_ptr, own_ptr, out_ptr, radius_sq,
                           HAS_OWN: tl.constexpr, HAS_RADIUS: tl.constexpr, KP: tl.constexpr, TILE: tl.constexpr,
@@ -65,32 +67,23 @@ def _first_row(keys, ROWS: tl.constexpr, WIDTH: tl.constexpr):
 
 
 def candidate_knn(
-    points: torch.Tensor,
-    query: torch.Tensor,
-    start: torch.Tensor,
-    length: torch.Tensor,
-    own: torch.Tensor | None,
-    k: int,
-    radius: float | None,
-    tile: int = 32,
+    ranges: CandidateRanges, query: torch.Tensor, k: int, radius: float | None, tile: int = 32
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Squared distances (M, k) and positions in ``points`` (M, k) of each query's k nearest candidates.
+    """Squared distances (M, k) and positions in ``ranges.points`` (M, k) of each query's k nearest candidates.
 
-    ``points`` (N, 3) float32; ``query`` (M, 3) float32; ``start``/``length`` (M, R) int64: each query's R
-    candidate ranges of ``points``; ``own`` (M,) int64: a position each query skips (itself), or None;
-    ``radius``: candidates at or beyond it are skipped; ``tile``: candidates read per step (a power of two, raised
-    to k's). Empty slots hold ``inf`` and position -1.
+    ``query`` (M, 3) and ``ranges.points`` float32; ``radius``: candidates at or beyond it are skipped; ``tile``:
+    candidates read per step (a power of two, raised to k's). Empty slots hold ``inf`` and position -1.
     """
     m = query.shape[0]
     kp = max(16, triton.next_power_of_2(k))
     out = torch.empty((m, kp), dtype=torch.int64, device=query.device)
     if m:
         _candidate_knn_kernel[(m,)](
-            points.contiguous(), query.contiguous(), start.contiguous(), length.contiguous(),
-            start if own is None else own.contiguous(), out,
+            ranges.points.contiguous(), query.contiguous(), ranges.start.contiguous(), ranges.length.contiguous(),
+            ranges.start if ranges.own is None else ranges.own.contiguous(), out,
             0.0 if radius is None else float(radius) * float(radius),
-            HAS_OWN=own is not None, HAS_RADIUS=radius is not None, KP=kp, TILE=max(kp, tile),
-            RANGES=start.shape[1], num_warps=1, enable_fp_fusion=False,
+            HAS_OWN=ranges.own is not None, HAS_RADIUS=radius is not None, KP=kp, TILE=max(kp, tile),
+            RANGES=ranges.start.shape[1], num_warps=1, enable_fp_fusion=False,
         )
     keys = out[:, :k]
     dist = (keys >> 32).to(torch.int32).view(torch.float32)
@@ -106,4 +99,4 @@ def nearest(
     m, device = query.shape[0], query.device
     start = torch.zeros((m, 1), dtype=torch.int64, device=device)
     length = torch.full((m, 1), ref.shape[0], dtype=torch.int64, device=device)
-    return candidate_knn(ref, query, start, length, own, k, radius, tile=128)
+    return candidate_knn(CandidateRanges(ref, start, length, own), query, k, radius, tile=128)
